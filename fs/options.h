@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/* options.h: batchfs command-line and environment configuration. */
+#ifndef BATCHFS_OPTIONS_H
+#define BATCHFS_OPTIONS_H
+
+#include <stdbool.h>
+
+#include <fuse_opt.h>
+
+#include "api.h"
+
+/*
+ * Options come from -o key=value (fuse_opt) and, where unset, from the
+ * environment variables of the official SDKs: AZURE_OPENAI_ENDPOINT,
+ * AZURE_OPENAI_API_KEY, OPENAI_API_VERSION, OPENAI_API_KEY, OPENAI_BASE_URL.
+ * Secrets are never accepted on the command line (they would show in ps):
+ * only from the environment or a key file (key_file=PATH, mode 0600 or
+ * stricter).
+ *
+ * Ownership: struct bfs_options owns its strings; bfs_options_release()
+ * frees them. Not thread-safe: parse once in main() before any thread runs.
+ */
+struct bfs_options {
+	char *surface;	   /* azure | azure-v1 | openai */
+	char *endpoint;
+	char *api_version;
+	char *key_file;
+	char *auth;	   /* api-key | bearer (how the key is sent) */
+	char *organization;
+	char *project;
+	char *ca_file;
+	char *deployments; /* a,b,c */
+	int allow_http;
+	int connect_timeout_ms;
+	int request_timeout_ms;
+	int deadline_ms;
+	int stall_timeout_ms;
+	int max_retries;
+	int show_help;
+	int show_version;
+	int debug;
+	int foreground;
+	char *mountpoint;
+};
+
+/* Parses args (argv without secrets) into *o; prints the problem on error. */
+int bfs_options_parse(struct fuse_args *args, struct bfs_options *o);
+void bfs_options_release(struct bfs_options *o);
+void bfs_options_usage(const char *prog);
+
+/*
+ * Builds the API configuration and the credential from the options and
+ * the environment. On success *auth is owned by the caller (hand it to
+ * api_client_new()). Strings in *cfg borrow from *o.
+ */
+enum core_rc bfs_options_api_config(const struct bfs_options *o,
+				    struct api_config *cfg, struct auth **auth,
+				    struct core_err *err);
+
+#endif

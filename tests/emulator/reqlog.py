@@ -1,0 +1,18 @@
+"""Log of API requests (never key values) for tests that assert what a client sent."""
+
+import time
+
+
+class RequestLog:
+    def __init__(self):
+        self.entries = []
+
+    def start(self, request, dialect, auth):
+        entry = {"method": request.method, "path": request.path, "query": dict(request.query),
+                 "status": None, "auth": auth, "fault": None, "body_bytes": 0, "ts": time.time(),
+                 "dialect": dialect}
+        self.entries.append(entry)
+        return entry
+
+    def clear(self):
+        self.entries.clear()

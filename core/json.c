@@ -20,6 +20,11 @@ enum core_rc json_parse_object(const char *data, size_t len, cJSON **out,
 	*out = NULL;
 	if (!data || len == 0)
 		return core_err_set(err, CORE_EPARSE, "empty response body");
+	/* JSON forbids raw NUL bytes; cJSON would silently cut strings at one. */
+	if (memchr(data, '\0', len))
+		return core_err_set(err, CORE_EPARSE,
+				    "response contains a NUL byte (at byte %zu)",
+				    (size_t)((const char *)memchr(data, '\0', len) - data));
 	root = cJSON_ParseWithLengthOpts(data, len, &end, 0);
 	if (!root) {
 		size_t off = end && end >= data ? (size_t)(end - data) : 0;

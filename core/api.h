@@ -44,7 +44,8 @@ struct api_config {
 	struct http_config http;
 };
 
-/* Zeroes cfg, sets the Azure surface, the default version and http defaults. */
+/* Zeroes cfg, sets the Azure surface and the http defaults. A NULL
+ * api_version means "2024-10-21" on the Azure dated surface, none elsewhere. */
 void api_config_defaults(struct api_config *cfg);
 
 enum api_op {

@@ -30,7 +30,7 @@ void api_config_defaults(struct api_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->surface = API_SURFACE_AZURE;
-	cfg->api_version = API_DEFAULT_AZURE_VERSION;
+	cfg->api_version = NULL; /* api_client_new(): the Azure default */
 	http_config_defaults(&cfg->http);
 }
 

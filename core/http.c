@@ -776,8 +776,11 @@ enum core_rc http_perform(struct http_client *c, const struct http_request *req,
 		}
 
 		if (ar.cc == CURLE_OK || (a.body_too_big && ar.status)) {
-			if (ar.status >= 200 && ar.status < 300)
-				break; /* success */
+			if (ar.status >= 200 && ar.status < 300) {
+				rc = CORE_OK; /* an earlier attempt's error is moot */
+				core_err_clear(err);
+				break;
+			}
 			err->http_status = ar.status;
 			http_error_fill(req, ar.status, resp, err);
 			rc = err->rc;

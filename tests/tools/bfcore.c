@@ -83,6 +83,21 @@ static cJSON *batch_json(const struct batch *b)
 	return o;
 }
 
+static long vmhwm_kb(void)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmHWM: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
 static cJSON *stats_json(struct api_client *c)
 {
 	struct api_stats st;
@@ -105,6 +120,9 @@ static cJSON *stats_json(struct api_client *c)
 	}
 	getrusage(RUSAGE_SELF, &ru);
 	cJSON_AddNumberToObject(o, "maxrss_kb", (double)ru.ru_maxrss);
+	/* VmHWM is this program's own peak: ru_maxrss on Linux also carries the
+	 * peak of the process that forked us (kept across exec). */
+	cJSON_AddNumberToObject(o, "vmhwm_kb", (double)vmhwm_kb());
 	return o;
 }
 

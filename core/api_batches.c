@@ -70,17 +70,14 @@ enum core_rc api_batch_list(struct api_client *c, const char *after, int limit,
 	struct buf q = BUF_INIT(0);
 	struct http_response resp;
 	enum core_rc rc = CORE_OK;
-	char *esc;
+	char lim[16];
 
 	memset(out, 0, sizeof(*out));
+	snprintf(lim, sizeof(lim), "%d", limit);
 	if (limit > 0)
-		rc = buf_printf(&q, "limit=%d", limit);
-	if (!rc && after && *after) {
-		esc = url_escape_segment(after);
-		rc = esc ? buf_printf(&q, "%safter=%s", q.len ? "&" : "", esc)
-			 : CORE_ENOMEM;
-		free(esc);
-	}
+		rc = api_query_add(&q, "limit", lim);
+	if (!rc)
+		rc = api_query_add(&q, "after", after);
 	if (rc) {
 		buf_release(&q);
 		return core_err_set(err, CORE_ENOMEM, "out of memory");

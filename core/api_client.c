@@ -144,6 +144,21 @@ void api_client_stats(const struct api_client *c, struct api_stats *out)
 	http_client_stats(c->http, &out->http);
 }
 
+enum core_rc api_query_add(struct buf *q, const char *key, const char *value)
+{
+	enum core_rc rc;
+	char *esc;
+
+	if (!value || !*value)
+		return CORE_OK;
+	esc = url_escape_segment(value);
+	if (!esc)
+		return CORE_ENOMEM;
+	rc = buf_printf(q, "%s%s=%s", q->len ? "&" : "", key, esc);
+	free(esc);
+	return rc;
+}
+
 char *api_path_with_id(const char *collection, const char *id,
 		       const char *suffix)
 {

@@ -149,23 +149,16 @@ enum core_rc api_file_list(struct api_client *c, const char *purpose,
 				 .idempotent = true };
 	struct buf q = BUF_INIT(0);
 	struct http_response resp;
-	enum core_rc rc = CORE_OK;
-	char *esc;
+	char lim[16];
+	enum core_rc rc;
 
 	memset(out, 0, sizeof(*out));
-	if (purpose && *purpose) {
-		esc = url_escape_segment(purpose);
-		rc = esc ? buf_printf(&q, "purpose=%s", esc) : CORE_ENOMEM;
-		free(esc);
-	}
-	if (!rc && after && *after) {
-		esc = url_escape_segment(after);
-		rc = esc ? buf_printf(&q, "%safter=%s", q.len ? "&" : "", esc)
-			 : CORE_ENOMEM;
-		free(esc);
-	}
+	snprintf(lim, sizeof(lim), "%d", limit);
+	rc = api_query_add(&q, "purpose", purpose);
+	if (!rc)
+		rc = api_query_add(&q, "after", after);
 	if (!rc && limit > 0)
-		rc = buf_printf(&q, "%slimit=%d", q.len ? "&" : "", limit);
+		rc = api_query_add(&q, "limit", lim);
 	if (rc) {
 		buf_release(&q);
 		return core_err_set(err, CORE_ENOMEM, "out of memory");

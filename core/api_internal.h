@@ -43,6 +43,10 @@ enum core_rc api_call_run(struct api_client *c, const struct api_call *call,
 			  struct http_response *resp, struct core_err *err)
 	__attribute__((warn_unused_result));
 
+/* Appends "&key=<escaped value>" (no '&' first) to q; NULL/"" value: nothing. */
+enum core_rc api_query_add(struct buf *q, const char *key, const char *value)
+	__attribute__((warn_unused_result));
+
 /* "files/<escaped id><suffix>"; heap string or NULL. */
 char *api_path_with_id(const char *collection, const char *id,
 		       const char *suffix);

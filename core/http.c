@@ -742,15 +742,15 @@ enum core_rc http_perform(struct http_client *c, const struct http_request *req,
 		resp->status = ar.status;
 
 		/* Local failures first: they are never retried. */
+		if (a.mp && (a.mp->io_errno || a.mp->short_read)) {
+			rc = core_err_set(err, CORE_EIO,
+					  "%s: reading the upload failed: %s",
+					  req->label,
+					  a.mp->short_read ? "file shrank while uploading"
+							   : strerror(a.mp->io_errno));
+			break;
+		}
 		if (a.aborted || ar.cc == CURLE_ABORTED_BY_CALLBACK) {
-			if (a.mp && (a.mp->io_errno || a.mp->short_read)) {
-				rc = core_err_set(err, CORE_EIO,
-						  "%s: reading the upload failed: %s",
-						  req->label,
-						  a.mp->short_read ? "file shrank while uploading"
-								   : strerror(a.mp->io_errno));
-				break;
-			}
 			rc = core_err_set(err, CORE_ECANCELLED, "%s: cancelled",
 					  req->label);
 			break;
@@ -758,14 +758,6 @@ enum core_rc http_perform(struct http_client *c, const struct http_request *req,
 		if (a.sink_failed) {
 			rc = core_err_set(err, CORE_EIO, "%s: writing the download failed: %s",
 					  req->label, strerror(a.sink_errno));
-			break;
-		}
-		if (a.mp && (a.mp->io_errno || a.mp->short_read)) {
-			rc = core_err_set(err, CORE_EIO,
-					  "%s: reading the upload failed: %s",
-					  req->label,
-					  a.mp->short_read ? "file shrank while uploading"
-							   : strerror(a.mp->io_errno));
 			break;
 		}
 		if (a.body_too_big && ar.status >= 200 && ar.status < 300) {

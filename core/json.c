@@ -145,3 +145,39 @@ bool json_get_bool(const cJSON *obj, const char *key, bool dflt)
 	}
 	return dflt;
 }
+
+enum core_rc json_collect(const cJSON *arr, size_t item_size,
+			  enum core_rc (*fill)(const cJSON *item, void *elem,
+					       struct core_err *err),
+			  void **items, size_t *n, struct core_err *err)
+{
+	const cJSON *it;
+	size_t cap;
+	char *base;
+	enum core_rc rc;
+
+	*items = NULL;
+	*n = 0;
+	if (!cJSON_IsArray(arr))
+		return CORE_EPARSE;
+	cap = (size_t)cJSON_GetArraySize(arr);
+	if (!cap)
+		return CORE_OK;
+	base = calloc(cap, item_size);
+	if (!base)
+		return core_err_set(err, CORE_ENOMEM, "out of memory");
+	*items = base;
+	cJSON_ArrayForEach(it, arr)
+	{
+		struct core_err item_err = CORE_ERR_INIT;
+
+		if (*n >= cap)
+			break;
+		rc = fill(it, base + *n * item_size, &item_err);
+		if (rc == CORE_OK)
+			(*n)++;
+		else if (rc != CORE_EPARSE)
+			return core_err_set(err, rc, "%s", item_err.msg);
+	}
+	return CORE_OK;
+}

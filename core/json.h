@@ -56,4 +56,17 @@ int64_t json_get_int(const cJSON *obj, const char *key, int64_t dflt);
 /* true/false, 1/0, "true"/"false"; dflt otherwise. */
 bool json_get_bool(const cJSON *obj, const char *key, bool dflt);
 
+/*
+ * Converts the array arr into a calloc'd C array of item_size elements.
+ * fill(item, elem, err) converts one item: CORE_OK keeps it, CORE_EPARSE
+ * skips it (fill must leave elem zeroed), anything else stops the walk.
+ * *items and *n receive the kept elements (on failure too, so the caller's
+ * release function frees them). arr not an array: CORE_EPARSE.
+ */
+enum core_rc json_collect(const cJSON *arr, size_t item_size,
+			  enum core_rc (*fill)(const cJSON *item, void *elem,
+					       struct core_err *err),
+			  void **items, size_t *n, struct core_err *err)
+	__attribute__((warn_unused_result));
+
 #endif

@@ -194,59 +194,35 @@ enum core_rc parse_batch(const char *json, size_t len, struct batch *out,
 	return rc;
 }
 
+static enum core_rc batch_fill(const cJSON *item, void *elem,
+			       struct core_err *err)
+{
+	return batch_from_json(item, elem, err);
+}
+
 enum core_rc parse_batch_page(const char *json, size_t len,
 			      struct batch_page *out, struct core_err *err)
 {
-	const cJSON *data, *it;
 	cJSON *root;
 	enum core_rc rc;
-	size_t n;
 
 	memset(out, 0, sizeof(*out));
 	rc = json_parse_object(json, len, &root, err);
 	if (rc)
 		return rc;
-	data = json_get(root, "data");
-	if (!cJSON_IsArray(data)) {
-		rc = core_err_set(err, CORE_EPARSE,
-				  "batch list has no 'data' array");
-		goto out;
-	}
-	n = (size_t)cJSON_GetArraySize(data);
-	if (n) {
-		out->items = calloc(n, sizeof(*out->items));
-		if (!out->items) {
-			rc = core_err_set(err, CORE_ENOMEM, "out of memory");
-			goto out;
-		}
-	}
-	cJSON_ArrayForEach(it, data)
-	{
-		struct core_err item_err = CORE_ERR_INIT;
-
-		if (out->n >= n)
-			break;
-		rc = batch_from_json(it, &out->items[out->n], &item_err);
-		if (rc == CORE_ENOMEM) {
-			core_err_set(err, rc, "out of memory");
-			goto out;
-		}
-		if (rc == CORE_OK)
-			out->n++;
-		rc = CORE_OK; /* a malformed item is skipped, not fatal */
-	}
+	rc = json_collect(json_get(root, "data"), sizeof(struct batch), batch_fill,
+			  (void **)&out->items, &out->n, err);
+	if (rc == CORE_EPARSE)
+		core_err_set(err, rc, "batch list has no 'data' array");
 	out->has_more = json_get_bool(root, "has_more", false);
-	if (json_dup_string(root, "first_id", &out->first_id) ||
-	    json_dup_string(root, "last_id", &out->last_id)) {
+	if (!rc && (json_dup_string(root, "first_id", &out->first_id) ||
+		    json_dup_string(root, "last_id", &out->last_id)))
 		rc = core_err_set(err, CORE_ENOMEM, "out of memory");
-		goto out;
-	}
-	if (!out->last_id && out->n) {
+	if (!rc && !out->last_id && out->n) {
 		out->last_id = strdup(out->items[out->n - 1].id);
 		if (!out->last_id)
 			rc = core_err_set(err, CORE_ENOMEM, "out of memory");
 	}
-out:
 	cJSON_Delete(root);
 	if (rc)
 		batch_page_release(out);

@@ -6,6 +6,15 @@
 #include "json.h"
 #include "parse.h"
 
+static void deployment_clear(struct deployment *d)
+{
+	free(d->name);
+	free(d->model);
+	free(d->sku);
+	free(d->status);
+	memset(d, 0, sizeof(*d));
+}
+
 static enum core_rc deployment_from_json(const cJSON *o,
 					 enum deployment_source src,
 					 struct deployment *d)
@@ -40,64 +49,49 @@ static enum core_rc deployment_from_json(const cJSON *o,
 					     &d->status);
 		break;
 	}
+	if (!rc && !d->name)
+		rc = CORE_EPARSE; /* nameless: skipped */
+	if (rc)
+		deployment_clear(d);
 	return rc;
 }
+
+#define FILL(src)                                                            \
+	static enum core_rc fill_##src(const cJSON *item, void *elem,        \
+				       struct core_err *err)                 \
+	{                                                                    \
+		(void)err;                                                   \
+		return deployment_from_json(item, DEPLOY_SRC_##src, elem);   \
+	}
+FILL(LEGACY)
+FILL(MODELS)
+FILL(ARM)
+#undef FILL
 
 enum core_rc parse_deployments(const char *json, size_t len,
 			       enum deployment_source src,
 			       struct deployment_list *out,
 			       struct core_err *err)
 {
-	const cJSON *arr, *it;
+	const char *key = src == DEPLOY_SRC_ARM ? "value" : "data";
+	enum core_rc (*fill)(const cJSON *, void *, struct core_err *) =
+		src == DEPLOY_SRC_ARM	   ? fill_ARM
+		: src == DEPLOY_SRC_MODELS ? fill_MODELS
+					   : fill_LEGACY;
 	cJSON *root;
 	enum core_rc rc;
-	size_t n;
 
 	memset(out, 0, sizeof(*out));
 	rc = json_parse_object(json, len, &root, err);
 	if (rc)
 		return rc;
-	arr = json_get(root, src == DEPLOY_SRC_ARM ? "value" : "data");
-	if (!cJSON_IsArray(arr)) {
-		rc = core_err_set(err, CORE_EPARSE,
-				  "deployment list has no '%s' array",
-				  src == DEPLOY_SRC_ARM ? "value" : "data");
-		goto out;
-	}
-	n = (size_t)cJSON_GetArraySize(arr);
-	if (n) {
-		out->items = calloc(n, sizeof(*out->items));
-		if (!out->items) {
-			rc = core_err_set(err, CORE_ENOMEM, "out of memory");
-			goto out;
-		}
-	}
-	cJSON_ArrayForEach(it, arr)
-	{
-		struct deployment *d;
-
-		if (out->n >= n)
-			break;
-		d = &out->items[out->n];
-		rc = deployment_from_json(it, src, d);
-		if (rc) {
-			out->n++; /* let the release free the partial item */
-			core_err_set(err, rc, "out of memory");
-			goto out;
-		}
-		if (!d->name) {
-			free(d->model);
-			free(d->sku);
-			free(d->status);
-			memset(d, 0, sizeof(*d));
-			continue;
-		}
-		out->n++;
-	}
-	if (src == DEPLOY_SRC_ARM &&
+	rc = json_collect(json_get(root, key), sizeof(struct deployment), fill,
+			  (void **)&out->items, &out->n, err);
+	if (rc == CORE_EPARSE)
+		core_err_set(err, rc, "deployment list has no '%s' array", key);
+	if (!rc && src == DEPLOY_SRC_ARM &&
 	    json_dup_string(root, "nextLink", &out->next_link))
 		rc = core_err_set(err, CORE_ENOMEM, "out of memory");
-out:
 	cJSON_Delete(root);
 	if (rc)
 		deployment_list_release(out);

@@ -29,7 +29,7 @@ struct http_client {
 	CURLSH *share;
 	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
 	_Atomic uint64_t requests, retries, failures, bytes_up, bytes_down,
-		reconciled;
+		reconciled, connects;
 };
 
 void http_config_defaults(struct http_config *cfg)
@@ -133,6 +133,7 @@ void http_client_stats(const struct http_client *c, struct http_stats *out)
 	out->bytes_up = atomic_load(&c->bytes_up);
 	out->bytes_down = atomic_load(&c->bytes_down);
 	out->reconciled = atomic_load(&c->reconciled);
+	out->connects = atomic_load(&c->connects);
 }
 
 static int64_t now_ms(void)
@@ -434,6 +435,8 @@ static void attempt_setup_common(struct http_client *c, CURL *h,
 		curl_easy_setopt(h, CURLOPT_CAINFO, c->cfg.ca_file);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, c->cfg.user_agent);
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	/* Idle connections the shared cache may keep (curl: 4 per handle). */
+	curl_easy_setopt(h, CURLOPT_MAXCONNECTS, 64L);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->cfg.connect_timeout_ms);
 	if (!req->transfer) {
 		long t = c->cfg.request_timeout_ms;
@@ -456,7 +459,7 @@ static void attempt_run(struct http_client *c, struct attempt *a,
 	char ctype[128];
 	const char *content_type = NULL;
 	curl_off_t up = 0, down = 0;
-	long reqsize = 0;
+	long reqsize = 0, nconn = 0;
 	CURL *h;
 
 	memset(ar, 0, sizeof(*ar));
@@ -521,6 +524,8 @@ static void attempt_run(struct http_client *c, struct attempt *a,
 	curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &reqsize);
 	curl_easy_getinfo(h, CURLINFO_SIZE_UPLOAD_T, &up);
 	curl_easy_getinfo(h, CURLINFO_SIZE_DOWNLOAD_T, &down);
+	curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &nconn);
+	atomic_fetch_add(&c->connects, (uint64_t)(nconn > 0 ? nconn : 0));
 	ar->sent = reqsize > 0 || up > 0;
 	atomic_fetch_add(&c->requests, 1);
 	atomic_fetch_add(&c->bytes_up, (uint64_t)(up > 0 ? up : 0));

@@ -121,6 +121,7 @@ struct http_stats {
 	uint64_t bytes_up;
 	uint64_t bytes_down;
 	uint64_t reconciled; /* ambiguous POSTs resolved by their hook */
+	uint64_t connects;   /* new connections opened (the rest reused one) */
 };
 
 struct http_client;

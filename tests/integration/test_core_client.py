@@ -389,6 +389,20 @@ def test_download_cut_mid_body_restarts_and_is_complete(emulator, tmp_path):
     assert r.stats["retries"] == 1
 
 
+# --- threads ------------------------------------------------------------
+
+
+def test_one_client_serves_many_threads_and_reuses_connections(emulator):
+    ids = emulator.create_batches(1)
+    emulator.clear_requests()
+    r = run(emulator, "parallel-get", 16, 20, ids[0])
+    assert r.result["ok"] == 16 * 20
+    assert r.stats["requests"] == 320
+    assert len(calls(emulator, "GET", "/openai/batches/")) == 320
+    # 320 requests over at most one connection per thread: connections are reused.
+    assert 1 <= r.stats["connects"] <= 16, r.stats
+
+
 # --- deadlines and broken servers ----------------------------------------
 
 

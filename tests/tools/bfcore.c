@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +118,7 @@ static cJSON *stats_json(struct api_client *c)
 		cJSON_AddNumberToObject(o, "bytes_up", (double)st.http.bytes_up);
 		cJSON_AddNumberToObject(o, "bytes_down", (double)st.http.bytes_down);
 		cJSON_AddNumberToObject(o, "reconciled", (double)st.http.reconciled);
+		cJSON_AddNumberToObject(o, "connects", (double)st.http.connects);
 	}
 	getrusage(RUSAGE_SELF, &ru);
 	cJSON_AddNumberToObject(o, "maxrss_kb", (double)ru.ru_maxrss);
@@ -152,6 +154,29 @@ static int finish(struct api_client *c, cJSON *result, enum core_rc rc,
 	return rc ? 1 : 0;
 }
 
+struct par_ctx {
+	struct api_client *c;
+	const char *id;
+	int n;
+	int ok;
+};
+
+static void *par_worker(void *arg)
+{
+	struct par_ctx *p = arg;
+	int i;
+
+	for (i = 0; i < p->n; i++) {
+		struct batch b;
+
+		if (api_batch_get(p->c, p->id, &b, NULL) == CORE_OK &&
+		    strcmp(b.id, p->id) == 0)
+			p->ok++;
+		batch_release(&b);
+	}
+	return NULL;
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
@@ -163,7 +188,7 @@ static void usage(void)
 		"  file-delete ID | content ID OUT | wait-file ID TIMEOUT_MS |\n"
 		"  batch-create FILE_ID ENDPOINT [--reconcile KEY] [k=v ...] |\n"
 		"  batch-get ID | batch-list [LIMIT [AFTER]] | batch-list-all LIMIT |\n"
-		"  batch-cancel ID | deployments\n");
+		"  batch-cancel ID | deployments | parallel-get THREADS COUNT ID\n");
 }
 
 int main(int argc, char **argv)
@@ -402,6 +427,30 @@ int main(int argc, char **argv)
 		}
 		free(after);
 		cJSON_AddNumberToObject(result, "pages", pages);
+	} else if (!strcmp(cmd, "parallel-get")) {
+		/* THREADS x COUNT concurrent batch-gets on one shared client. */
+		struct par_ctx ctx[64];
+		pthread_t th[64];
+		int nt, i, total = 0;
+
+		NEED(3);
+		nt = atoi(argv[optind]);
+		if (nt < 1 || nt > 64) {
+			usage();
+			ret = 2;
+			goto out;
+		}
+		for (i = 0; i < nt; i++) {
+			ctx[i] = (struct par_ctx){ client, argv[optind + 2],
+						   atoi(argv[optind + 1]), 0 };
+			pthread_create(&th[i], NULL, par_worker, &ctx[i]);
+		}
+		for (i = 0; i < nt; i++) {
+			pthread_join(th[i], NULL);
+			total += ctx[i].ok;
+		}
+		result = cJSON_CreateObject();
+		cJSON_AddNumberToObject(result, "ok", total);
 	} else if (!strcmp(cmd, "deployments")) {
 		struct deployment_list l;
 		size_t i;

@@ -185,10 +185,6 @@ async def _on_prepare(request, response):
         entry["status"] = response.status
 
 
-async def _bad_request_middleware_free(app):
-    """Nothing to clean up in memory; the data dir is removed by the entry point."""
-
-
 def build_app(state):
     app = web.Application(client_max_size=1 << 20)
     app["state"] = state

@@ -8,7 +8,7 @@ import time
 
 import render
 from errors import ApiError, bad_request, not_found
-from files import _int_param, lookup
+from files import int_param, lookup
 from render import file_status
 from store import BatchRec, new_batch_id
 from transport import json_reply
@@ -87,9 +87,10 @@ def _peek_model(path):
         return None
 
 
-def _enqueued(ctx):
+def _enqueued(ctx, family):
+    """Estimated tokens of this account's batches that are not finished yet."""
     return sum(b.est_tokens for b in ctx.store.batches.values()
-               if b.family == "azure" and b.status not in ("completed", "failed", "expired", "cancelled"))
+               if b.family == family and b.status not in ("completed", "failed", "expired", "cancelled"))
 
 
 def _token_limit_error(limit, deployment):
@@ -133,7 +134,8 @@ async def create(ctx):
     est_tokens = max(1, rec.bytes // 4)
     deployment = _peek_model(rec.path) or "unknown"
     limit = int(cfg["max_enqueued_tokens"])
-    over_quota = limit > 0 and _enqueued(ctx) + est_tokens > limit
+    await ctx.lifecycle.refresh_all()          # batches that finished meanwhile free their tokens
+    over_quota = limit > 0 and _enqueued(ctx, family) + est_tokens > limit
     mode = cfg["token_limit_exceeded"]
     fail_after = None
     if mode in (True, "fail_fast") or (over_quota and family == "azure" and mode != "failed"):
@@ -158,14 +160,14 @@ async def create(ctx):
         created_at=now, status_since=now, est_tokens=est_tokens, fail_after_validation=fail_after))
     headers = {}
     if surface.create_status() == 201:
-        headers = {"deployment-enqueued-tokens": str(_enqueued(ctx)),
+        headers = {"deployment-enqueued-tokens": str(_enqueued(ctx, family)),
                    "deployment-maximum-enqueued-tokens": str(limit)}
     return json_reply(surface.create_status(), render.batch_obj(b, surface.dialect, cfg), headers)
 
 
 def _batch(ctx, batch_id):
     b = ctx.store.batches.get(batch_id)
-    if b is None:
+    if b is None or b.family != ctx.surface.family:
         raise not_found("batch", batch_id, param="batch_id")
     return b
 
@@ -199,7 +201,7 @@ def parse_filter(text):
             if not value.startswith("'") or op not in ("eq", "ne"):
                 raise bad_request(f"Invalid $filter expression: {text!r}.", param="$filter")
             want = value.strip("'").lower()
-            preds.append(lambda b, f=_OPS[op], w=want: f(b.status, w))
+            preds.append(lambda b, f=_OPS[op], w=want: f(b.status, w))  # statuses compare case-insensitively
         else:
             if value.startswith("'"):
                 raise bad_request(f"Invalid $filter expression: {text!r}.", param="$filter")
@@ -209,8 +211,8 @@ def parse_filter(text):
 
 async def list_batches(ctx):
     surface = ctx.surface
-    limit = _int_param(ctx, "limit", 20, 1, surface.max_list_batches_limit())
-    recs = [ctx.store.batches[i] for i in reversed(ctx.store.batch_order)]
+    limit = int_param(ctx, "limit", 20, 1, surface.max_list_batches_limit())
+    recs = [b for b in map(ctx.store.batches.get, reversed(ctx.store.batch_order)) if b.family == surface.family]
     odata = surface.dialect == "azure" and surface.is_preview
     flt = ctx.query.get("$filter") if odata else None
     if flt:
@@ -221,7 +223,7 @@ async def list_batches(ctx):
     if orderby:
         if orderby not in ("created_at asc", "created_at desc", "created_at"):
             raise bad_request(f"Invalid $orderby expression: {orderby!r}.", param="$orderby")
-        if orderby.endswith("asc"):
+        if orderby != "created_at desc":     # OData's default direction is ascending
             recs.reverse()
     chunk, more = render.paginate(recs, ctx.query.get("after"), limit)
     for b in chunk:

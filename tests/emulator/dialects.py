@@ -86,8 +86,8 @@ class Surface:
 def classify(path, query):
     """Map a request path onto a Surface, or None when it belongs to no known API surface.
 
-    Returns ("notfound", dialect) information through Surface with subpath None when the
-    prefix is known but the api-version is not accepted there (the gateway answers 404).
+    The Surface has subpath None when the prefix is known but its api-version is not accepted
+    there (the gateway answers 404). A later ARM/Entra surface would be one more prefix here.
     """
     if path.startswith("/openai/v1/") or path == "/openai/v1":
         version = query.get("api-version")

@@ -17,7 +17,7 @@ class ApiError(Exception):
     `oai_code`/`oai_type` are what the OpenAI platform puts in its error object."""
 
     def __init__(self, status, code, message, param=None, oai_code=None, oai_type="invalid_request_error",
-                 headers=None):
+                 headers=None, oai_message=None):
         super().__init__(message)
         self.status = status
         self.code = code
@@ -26,14 +26,16 @@ class ApiError(Exception):
         self.oai_code = oai_code
         self.oai_type = oai_type
         self.headers = headers or {}
+        self.oai_message = oai_message or message   # the OpenAI platform words some errors differently
 
 
-def error_body(dialect, err):
+def render(dialect, err):
+    """The body of an ApiError as the given surface words it."""
     if dialect == AZURE:
         return {"error": {"code": err.code, "message": err.message}}
     if dialect == AZURE_V1:
         return {"error": {"code": err.code, "message": err.message, "param": err.param, "type": "error"}}
-    return {"error": {"message": err.message, "type": err.oai_type, "param": err.param, "code": err.oai_code}}
+    return {"error": {"message": err.oai_message, "type": err.oai_type, "param": err.param, "code": err.oai_code}}
 
 
 def bad_request(message, param=None, oai_code=None, code="invalidPayload"):
@@ -42,22 +44,9 @@ def bad_request(message, param=None, oai_code=None, code="invalidPayload"):
 
 def not_found(kind, object_id, param="id"):
     """Unknown file or batch id."""
-    if kind == "file":
-        oai = f"No such File object: {object_id}"
-        azure = f"File with id '{object_id}' was not found."
-    else:
-        oai = f"No such Batch object: {object_id}"
-        azure = f"Batch with id '{object_id}' was not found."
-    err = ApiError(404, "notFound", azure, param=param)
-    err.oai_message = oai
-    return err
-
-
-def render(dialect, err):
-    msg = getattr(err, "oai_message", None)
-    if dialect == OPENAI and msg:
-        err = ApiError(err.status, err.code, msg, err.param, err.oai_code, err.oai_type, err.headers)
-    return error_body(dialect, err)
+    noun = "File" if kind == "file" else "Batch"
+    return ApiError(404, "notFound", f"{noun} with id '{object_id}' was not found.", param=param,
+                    oai_message=f"No such {noun} object: {object_id}")
 
 
 def route_not_found(dialect, method, path):

@@ -5,8 +5,6 @@ import itertools
 import json
 import re
 
-from aiohttp import web
-
 import transport
 from errors import default_fault_body
 
@@ -45,7 +43,7 @@ class FaultBook:
     def add(self, spec):
         if not isinstance(spec, dict):
             raise FaultError("a fault rule must be a JSON object")
-        action = spec.get("action")
+        action = spec.get("action", "status" if "status" in spec else None)
         if action not in ACTIONS:
             raise FaultError(f"unknown action {action!r}; known: {', '.join(ACTIONS)}")
         known = {"method", "path", "times", "action", "status", "headers", "body", "after_bytes", "seconds"}
@@ -130,9 +128,6 @@ async def apply(rule, request, dialect, handle, send):
     action = rule["action"]
     seconds = rule["seconds"] or 0
     after = rule["after_bytes"]
-    if action == "latency":
-        await asyncio.sleep(seconds)
-        return await send(await handle())
     if action in ("status", "html", "malformed"):
         return await send(canned_reply(rule, dialect))
     if action == "reset_request":
@@ -149,9 +144,13 @@ async def apply(rule, request, dialect, handle, send):
         transport.abort(request, reset=False)
         raise Aborted()
 
+    if action == "latency":
+        await asyncio.sleep(seconds)
     reply = await handle()
     for k, v in rule["headers"].items():
         reply.headers[k] = v
+    if action == "latency":
+        return await send(reply)
     if action == "drop_response":
         transport.abort(request, reset=True)
         raise Aborted()

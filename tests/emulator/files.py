@@ -4,6 +4,8 @@ import asyncio
 import os
 import time
 
+from aiohttp import MultipartReader
+
 import render
 from errors import ApiError, bad_request, not_found
 from store import FileRec, new_file_id
@@ -38,7 +40,9 @@ async def _receive(ctx):
             part = await reader.next()
             if part is None:
                 break
-            if part.name == "file" and tmp is None and not hasattr(part, "next"):
+            if isinstance(part, MultipartReader):
+                raise bad_request("Nested multipart bodies are not supported.")
+            if part.name == "file" and tmp is None:
                 filename = part.filename or "file"
                 tmp = ctx.store.temp_path()
                 t0 = loop.time()
@@ -53,8 +57,6 @@ async def _receive(ctx):
                         else:
                             fh.write(chunk)
                         await pace(size, t0, cfg["throttle_bps"])
-            elif hasattr(part, "next"):
-                raise bad_request("Nested multipart bodies are not supported.")
             else:
                 fields[part.name] = await _read_field(part)
     except ApiError:
@@ -108,7 +110,7 @@ def _check_file_limits(ctx, purpose, with_expiry):
     if not ctx.surface.is_azure or purpose != "batch":
         return
     uploads = [f for f in ctx.store.files.values()
-               if f.purpose == "batch" and not f.generated and f.has_expiry == with_expiry]
+               if f.family == "azure" and f.purpose == "batch" and not f.generated and f.has_expiry == with_expiry]
     limit = ctx.cfg["max_files_with_expiry"] if with_expiry else ctx.cfg["max_files"]
     if len(uploads) >= limit:
         raise ApiError(400, "quotaExceeded",
@@ -155,7 +157,7 @@ async def upload(ctx):
 
 def lookup(ctx, file_id, param="file_id"):
     rec = ctx.store.files.get(file_id)
-    if rec is None:
+    if rec is None or rec.family != ctx.surface.family:   # Azure and OpenAI are separate accounts
         raise not_found("file", file_id, param=param)
     return rec
 
@@ -165,7 +167,7 @@ async def get_file(ctx, file_id):
     return json_reply(200, render.file_obj(rec, ctx.surface.dialect, ctx.cfg, time.time()))
 
 
-def _int_param(ctx, name, default, lo, hi):
+def int_param(ctx, name, default, lo, hi):
     raw = ctx.query.get(name)
     if raw is None:
         return default
@@ -181,13 +183,14 @@ def _int_param(ctx, name, default, lo, hi):
 
 async def list_files(ctx):
     purpose = ctx.query.get("purpose")
-    recs = [f for f in ctx.store.files.values() if purpose is None or f.purpose == purpose]
+    recs = [f for f in ctx.store.files.values()
+            if f.family == ctx.surface.family and (purpose is None or f.purpose == purpose)]
     now = time.time()
     if not ctx.surface.files_paginated():
         recs.sort(key=lambda f: f.seq, reverse=True)
         items = [render.file_obj(f, ctx.surface.dialect, ctx.cfg, now) for f in recs]
         return json_reply(200, render.page(items, ctx.surface.dialect, ctx.cfg, False, with_cursor=False))
-    limit = _int_param(ctx, "limit", 10000, 1, 10000)
+    limit = int_param(ctx, "limit", 10000, 1, 10000)
     order = ctx.query.get("order", "desc")
     if order not in ("asc", "desc"):
         raise bad_request(f"Invalid value for 'order': {order!r}. Supported values are 'asc' and 'desc'.",

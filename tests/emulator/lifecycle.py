@@ -1,6 +1,8 @@
 """Batch state machine, computed lazily from timestamps: validating → in_progress → finalizing → completed."""
 
 import asyncio
+import functools
+import logging
 import os
 import time
 
@@ -13,6 +15,19 @@ TERMINAL = ("completed", "failed", "expired", "cancelled")
 NEXT = {"validating": "in_progress", "in_progress": "finalizing", "finalizing": "completed",
         "cancelling": "cancelled"}
 DEFAULT_MAX_REQUESTS = {"azure": 100000, "openai": 50000}
+INLINE_WORK_BYTES = 8 << 20   # smaller work is done within the request; bigger work in the background
+log = logging.getLogger("emulator.lifecycle")
+
+
+class Job:
+    """Thread work (validation or result files) that a batch waits on before its next status."""
+
+    def __init__(self, target, size):
+        self.target = target
+        self.size = size
+        self.future = None
+        self.finished = None
+        self.out_id = self.err_id = self.out_path = self.err_path = None
 
 
 def kind_of(url):
@@ -24,9 +39,19 @@ def kind_of(url):
     return "/chat/completions"
 
 
+def response_model(family, requested, deployments):
+    """The model named in a response body: Azure answers with the deployment's model."""
+    if family == "azure":
+        for d in deployments:
+            if d["name"] == requested:
+                return d["model"]
+    return requested or "unknown"
+
+
 class Lifecycle:
     def __init__(self, app_state):
         self.s = app_state      # has .store, .cfg
+        self._jobs = {}         # batch id -> Job running in the background
 
     # -- helpers ---------------------------------------------------------------------------------
     def _held(self, b):
@@ -38,8 +63,8 @@ class Lifecycle:
     def deployment_names(self):
         return [d["name"] for d in self.s.cfg["deployments"]]
 
-    async def _in_thread(self, fn, *args):
-        return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+    def reset(self):
+        self._jobs.clear()
 
     # -- lazy advance ----------------------------------------------------------------------------
     async def refresh(self, b, now=None):
@@ -53,7 +78,31 @@ class Lifecycle:
                 due = b.status_since + float(self.s.cfg["durations"][b.status])
                 if now < due:
                     break
-                await self._transition(b, NEXT[b.status], due)
+                target = NEXT[b.status]
+                if target == "finalizing":
+                    b.completed = sum(1 for r in b.requests or () if not r[1])
+                    b.failed = b.total - b.completed
+                    self._set(b, "finalizing", due)
+                    continue
+                job = self._jobs.get(b.id)
+                if job is not None and job.target != target:     # e.g. cancelled while results were written
+                    if not job.future.done():
+                        break
+                    self._discard(self._jobs.pop(b.id))
+                    job = None
+                if job is None:
+                    job = self._start(b, target)
+                    if job.size > INLINE_WORK_BYTES:
+                        self._jobs[b.id] = job           # big: the batch stays where it is meanwhile
+                        break
+                    await asyncio.wait([job.future])
+                    at = due
+                elif not job.future.done():
+                    break
+                else:
+                    del self._jobs[b.id]
+                    at = max(due, job.finished)
+                self._apply(b, job, at)
 
     async def refresh_all(self):
         now = time.time()
@@ -62,71 +111,96 @@ class Lifecycle:
             if b is not None and b.status in NEXT:
                 await self.refresh(b, now)
 
-    async def _validate(self, b):
-        res = await self._in_thread(
-            validation.validate, b.input_path, b.family, b.endpoint, self.deployment_names(),
-            self.max_requests(b.family), self.s.cfg["line_fail_prefix"])
-        b.url, b.model = res.url, res.model
-        return res
+    # -- work (validation, result files) runs in a thread --------------------------------------
+    def _start(self, b, target, processed=None, expired=False):
+        """Start the thread work that leads to `target`; returns a Job."""
+        if target == "in_progress":
+            fn = functools.partial(validation.validate, b.input_path, b.family, b.endpoint,
+                                   self.deployment_names(), self.max_requests(b.family),
+                                   self.s.cfg["line_fail_prefix"])
+            size = os.path.getsize(b.input_path) if os.path.exists(b.input_path) else 0
+            job = Job(target, size)
+        else:
+            requests = b.requests or []
+            if processed is None:
+                processed = len(requests) if target == "completed" else b.processed_limit
+            pad = int(self.s.cfg["output_content_bytes"])
+            store = self.s.store
+            job = Job(target, len(requests) * (pad + 600))
+            job.out_id = new_file_id(b.family, generated=True)
+            job.err_id = new_file_id(b.family, generated=True)
+            job.out_path, job.err_path = store.file_path(job.out_id), store.file_path(job.err_id)
+            fn = functools.partial(output.write_results, requests, processed, b.id, b.family, kind_of(b.url),
+                                   response_model(b.family, b.model, self.s.cfg["deployments"]), pad,
+                                   job.out_path, job.err_path, expired)
 
-    async def _transition(self, b, status, at):
-        if status == "in_progress":
-            res = await self._validate(b)
-            errors = res.errors or ([b.fail_after_validation] if b.fail_after_validation else [])
+        def run():
+            try:
+                return fn()
+            finally:
+                job.finished = time.time()
+
+        job.future = asyncio.get_running_loop().run_in_executor(None, run)
+        return job
+
+    async def _run_now(self, b, target, **kw):
+        job = self._start(b, target, **kw)
+        await asyncio.wait([job.future])
+        return job
+
+    def _discard(self, job):
+        for path in (job.out_path, job.err_path):
+            if path and os.path.exists(path):
+                os.unlink(path)
+
+    def _apply(self, b, job, at):
+        """Record what the work produced and move the batch to job.target (or failed) at `at`."""
+        try:
+            result = job.future.result()
+        except Exception as exc:      # e.g. the data dir was reset under the job
+            log.exception("batch %s: work for %s failed", b.id, job.target)
+            self._discard(job)
+            b.errors = [{"code": "internal_error", "message": f"The emulator failed: {type(exc).__name__}",
+                         "param": None, "line": None}]
+            self._set(b, "failed", at)
+            return
+        if job.target == "in_progress":
+            b.url, b.model = result.url, result.model
+            errors = result.errors or ([b.fail_after_validation] if b.fail_after_validation else [])
             if errors:
                 b.errors = errors
                 self._set(b, "failed", at)
-                return
-            b.requests = res.requests
-            b.total = len(res.requests)
-            self._set(b, "in_progress", at)
-        elif status == "finalizing":
-            b.completed = sum(1 for r in b.requests or () if not r[1])
-            b.failed = b.total - b.completed
-            self._set(b, "finalizing", at)
-        elif status == "completed":
-            await self._write_results(b, len(b.requests or ()))
-            self._set(b, "completed", at)
-        elif status == "cancelled":
-            await self._write_results(b, b.processed_limit)
-            self._set(b, "cancelled", at)
+            else:
+                b.requests = result.requests
+                b.total = len(result.requests)
+                self._set(b, "in_progress", at)
+            return
+        self._register_results(b, job, result)
+        self._set(b, job.target, at)
 
     def _set(self, b, status, at):
         b.status = status
         b.status_since = at
         b.times[f"{status}_at"] = at
 
-    async def _write_results(self, b, processed, expired=False):
-        store = self.s.store
-        requests = b.requests or []
-        out_id = new_file_id(b.family, generated=True)
-        err_id = new_file_id(b.family, generated=True)
-        out_path, err_path = store.file_path(out_id), store.file_path(err_id)
-        outcome = await self._in_thread(
-            output.write_results, requests, processed, b.id, b.family, kind_of(b.url),
-            self._response_model(b), int(self.s.cfg["output_content_bytes"]), out_path, err_path, expired)
+    def _register_results(self, b, job, outcome):
+        if outcome is None:
+            outcome = job.future.result()
         b.completed, b.failed = outcome.succeeded, outcome.failed
-        b.total = max(b.total, len(requests))
+        b.total = max(b.total, len(b.requests or ()))
         b.usage = {"input_tokens": outcome.input_tokens, "input_tokens_details": {"cached_tokens": 0},
                    "output_tokens": outcome.output_tokens, "output_tokens_details": {"reasoning_tokens": 0},
                    "total_tokens": outcome.input_tokens + outcome.output_tokens}
         now = time.time()
         if outcome.succeeded:
-            b.output_file_id = self._register(out_id, out_path, b, "output", now).id
+            b.output_file_id = self._register(job.out_id, job.out_path, b, "output", now).id
         else:
-            os.unlink(out_path)
+            os.unlink(job.out_path)
         # Azure: the error file exists even when empty; OpenAI: only when something failed.
         if outcome.failed or b.family == "azure":
-            b.error_file_id = self._register(err_id, err_path, b, "error", now).id
+            b.error_file_id = self._register(job.err_id, job.err_path, b, "error", now).id
         else:
-            os.unlink(err_path)
-
-    def _response_model(self, b):
-        if b.family == "azure":
-            for d in self.s.cfg["deployments"]:
-                if d["name"] == b.model:
-                    return d["model"]
-        return b.model or "unknown"
+            os.unlink(job.err_path)
 
     def _register(self, file_id, path, b, what, now):
         store = self.s.store
@@ -156,8 +230,8 @@ class Lifecycle:
             b.processed_limit = len(b.requests or ())
         self._set(b, "cancelling", now)
 
+    # Control operations act on the stored state: they are not API reads, so they do not advance it.
     async def set_hold(self, b, hold):
-        await self.refresh(b)
         async with b.lock:
             if b.hold and not hold:
                 b.status_since = time.time()
@@ -174,20 +248,25 @@ class Lifecycle:
 
     async def force(self, b, status, error=None):
         """Put a batch into `status` now, with consistent timestamps and files."""
-        await self.refresh(b)
         async with b.lock:
-            now = time.time()
             if b.status == status:
                 return
+            pending = self._jobs.pop(b.id, None)
+            if pending is not None:
+                await asyncio.wait([pending.future])
+                self._discard(pending)
             if status in ("in_progress", "finalizing", "completed", "cancelled", "expired") and b.requests is None:
-                res = await self._validate(b)
-                b.requests = res.requests
-                b.total = len(res.requests)
-            if status in ("finalizing", "completed"):
+                job = await self._run_now(b, "in_progress")
+                result = job.future.result()
+                b.url, b.model = result.url, result.model
+                b.requests = result.requests
+                b.total = len(result.requests)
+            now = time.time()
+            if status in ("finalizing", "completed", "expired"):
                 b.times.setdefault("in_progress_at", now)
             if status == "completed":
                 b.times.setdefault("finalizing_at", now)
-                await self._write_results(b, len(b.requests))
+                self._register_results(b, await self._run_now(b, "completed"), None)
             elif status == "finalizing":
                 b.completed = sum(1 for r in b.requests if not r[1])
                 b.failed = b.total - b.completed
@@ -200,8 +279,8 @@ class Lifecycle:
             elif status == "cancelled":
                 if b.status != "cancelling":
                     self._start_cancel(b, now)
-                await self._write_results(b, b.processed_limit)
+                self._register_results(b, await self._run_now(b, "cancelled"), None)
             elif status == "expired":
-                processed = len(b.requests) // 2
-                await self._write_results(b, processed, expired=True)
+                job = await self._run_now(b, "expired", processed=len(b.requests) // 2, expired=True)
+                self._register_results(b, job, None)
             self._set(b, status, now)

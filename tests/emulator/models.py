@@ -63,5 +63,5 @@ async def legacy_deployment(ctx, name):
     for d in ctx.cfg["deployments"]:
         if d["name"] == name:
             return json_reply(200, _deployment(d))
-    raise ApiError(404, "DeploymentNotFound", f"The API deployment for this resource does not exist. If you "
+    raise ApiError(404, "DeploymentNotFound", "The API deployment for this resource does not exist. If you "
                    "created the deployment within the last 5 minutes, please wait a moment and try again.")

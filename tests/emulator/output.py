@@ -34,19 +34,26 @@ def permutation(n, seed):
 
 
 def answer_text(custom_id, pad_to):
-    text = f"Emulated answer for {custom_id}."
-    if pad_to > len(text):
-        reps = (pad_to - len(text)) // len(PAD) + 1
-        text = (text + " " + PAD * reps)[:pad_to]
-    return text
+    """(head, padding): the answer is head + padding, `pad_to` characters long when padding is asked for.
+
+    The padding is plain ASCII without quotes or backslashes, so it can be spliced into JSON as is."""
+    head = f"Emulated answer for {custom_id}."
+    if pad_to <= len(head):
+        return head, ""
+    reps = (pad_to - len(head)) // len(PAD) + 1
+    return head, (" " + PAD * reps)[:pad_to - len(head)]
+
+
+TEXT_SLOT = "\x00answer\x00"                 # placeholder replaced by the (long) answer after encoding
+TEXT_SLOT_JSON = json.dumps(TEXT_SLOT)
 
 
 def _hex(seed, n=24):
     return hashlib.sha1(seed.encode()).hexdigest()[:n]
 
 
-def response_body(kind, family, model, custom_id, prompt_tokens, text, created):
-    completion_tokens = max(1, len(text) // 4)
+def response_body(kind, family, model, custom_id, prompt_tokens, text, created, text_len):
+    completion_tokens = max(1, text_len // 4)
     usage = {"completion_tokens": completion_tokens, "prompt_tokens": prompt_tokens,
              "total_tokens": prompt_tokens + completion_tokens}
     if kind == "/embeddings":
@@ -90,13 +97,17 @@ def failure_body(family):
                       "type": "invalid_request_error", "param": "messages", "code": None}}
 
 
-def _line(family, batch_id, custom_id, response, error):
+def _line(family, batch_id, custom_id, response, error, answer=None):
     if family == "azure":
         obj = {"custom_id": custom_id, "response": response, "error": error}
     else:
         obj = {"id": "batch_req_" + _hex(batch_id + custom_id, 32), "custom_id": custom_id,
                "response": response, "error": error}
-    return json.dumps(obj, separators=(",", ":")) + "\n"
+    text = json.dumps(obj, separators=(",", ":"))
+    if answer is not None:
+        head, padding = answer
+        text = text.replace(TEXT_SLOT_JSON, json.dumps(head)[:-1] + padding + '"', 1)
+    return text + "\n"
 
 
 def write_results(requests, processed, batch_id, family, kind, model, pad_to, out_path, err_path,
@@ -124,11 +135,12 @@ def write_results(requests, processed, batch_id, family, kind, model, pad_to, ou
                 err.write(_line(family, batch_id, custom_id, response, None))
                 res.failed += 1
                 continue
-            text = answer_text(custom_id, pad_to)
-            body, completion_tokens = response_body(kind, family, model, custom_id, prompt_tokens, text, created)
+            answer = answer_text(custom_id, pad_to)
+            body, completion_tokens = response_body(kind, family, model, custom_id, prompt_tokens, TEXT_SLOT,
+                                                    created, len(answer[0]) + len(answer[1]))
             response = {"body": body, "request_id": rid, "status_code": 200} if family == "azure" \
                 else {"status_code": 200, "request_id": rid, "body": body}
-            out.write(_line(family, batch_id, custom_id, response, None))
+            out.write(_line(family, batch_id, custom_id, response, None, answer))
             res.succeeded += 1
             res.input_tokens += prompt_tokens
             res.output_tokens += completion_tokens

@@ -23,7 +23,7 @@ def file_status(rec, cfg, now):
     """Azure uploads: pending until processed; generated files and OpenAI uploads: processed."""
     if rec.final_status is not None:
         return rec.final_status
-    if cfg["file_stuck_pending"] or now < rec.process_at:
+    if cfg["file_stuck_pending"] or now <= rec.process_at:
         return "pending"
     if cfg["file_status_error"]:
         rec.final_status = "error"

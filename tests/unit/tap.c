@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "tap.h"
 
 static int tests_run, tests_failed;
@@ -60,6 +62,29 @@ char *fixture(const char *name, size_t *len)
 	if (len)
 		*len = (size_t)n;
 	return data;
+}
+
+char *example_body(const char *name, const char *code, size_t *len)
+{
+	char path[512], *text, *out;
+	cJSON *root, *body;
+
+	snprintf(path, sizeof(path), "specs/%s", name);
+	text = fixture(path, NULL);
+	root = cJSON_Parse(text);
+	body = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(root, "responses"),
+						       code),
+				   "body");
+	if (!body) {
+		printf("Bail out! %s has no body for %s\n", name, code);
+		exit(1);
+	}
+	out = cJSON_PrintUnformatted(body);
+	cJSON_Delete(root);
+	free(text);
+	if (len)
+		*len = strlen(out);
+	return out;
 }
 
 char *repeat(char ch, size_t n)

@@ -16,6 +16,9 @@ int done_testing(void);
 /* Reads BATCHFS_FIXTURES/name into a heap buffer (NUL-terminated); aborts the
  * test run with a failure when missing. */
 char *fixture(const char *name, size_t *len);
+/* The response body for HTTP status `code` of a spec example file under
+ * fixtures/specs/ (its "responses": {code: {"body": ...}}), as JSON text. */
+char *example_body(const char *name, const char *code, size_t *len);
 /* A heap string of n copies of ch. */
 char *repeat(char ch, size_t n);
 

@@ -7,10 +7,9 @@
 #include "parse.h"
 #include "tap.h"
 
-static enum core_rc load(const char *name, struct batch *b)
+static enum core_rc parse_text(const char *name, char *s, size_t len,
+			       struct batch *b)
 {
-	size_t len;
-	char *s = fixture(name, &len);
 	struct core_err err = CORE_ERR_INIT;
 	enum core_rc rc = parse_batch(s, len, b, &err);
 
@@ -18,6 +17,24 @@ static enum core_rc load(const char *name, struct batch *b)
 		printf("# %s: %s\n", name, err.msg);
 	free(s);
 	return rc;
+}
+
+static enum core_rc load(const char *name, struct batch *b)
+{
+	size_t len;
+	char *s = fixture(name, &len);
+
+	return parse_text(name, s, len, b);
+}
+
+/* The response body of a spec example (tests/fixtures/specs/). */
+static enum core_rc load_example(const char *name, const char *code,
+				 struct batch *b)
+{
+	size_t len;
+	char *s = example_body(name, code, &len);
+
+	return parse_text(name, s, len, b);
 }
 
 static int streq(const char *a, const char *b)
@@ -121,22 +138,22 @@ int main(void)
 	batch_release(&b);
 
 	/* Spec examples. */
-	ok(load("spec-examples/authoring-2024-10-21__post_batch__200.json", &b) == CORE_OK,
+	ok(load_example("authoring-2024-10-21/post_batch.json", "200", &b) == CORE_OK,
 	   "spec post_batch");
 	batch_release(&b);
-	ok(load("spec-examples/authoring-2024-10-21__cancel_batch__200.json", &b) == CORE_OK &&
+	ok(load_example("authoring-2024-10-21/cancel_batch.json", "200", &b) == CORE_OK &&
 		   b.status == BATCH_STATUS_CANCELLING,
 	   "spec cancel_batch is cancelling");
 	batch_release(&b);
-	ok(load("spec-examples/authoring-2025-04-01-preview__get_batch__200.json", &b) == CORE_OK,
+	ok(load_example("authoring-2025-04-01-preview/get_batch.json", "200", &b) == CORE_OK,
 	   "spec preview get_batch");
 	batch_release(&b);
-	ok(load("spec-examples/authoring-2025-04-01-preview__post_batch_blob__201.json", &b) == CORE_OK,
+	ok(load_example("authoring-2025-04-01-preview/post_batch_blob.json", "201", &b) == CORE_OK,
 	   "spec preview blob batch (no input_file_id)");
 	batch_release(&b);
 
 	/* Pages. */
-	s = fixture("spec-examples/authoring-2024-10-21__get_batches__200.json", &len);
+	s = example_body("authoring-2024-10-21/get_batches.json", "200", &len);
 	ok(parse_batch_page(s, len, &p, &err) == CORE_OK, "spec get_batches page");
 	ok(p.n == 1 && !p.has_more && streq(p.last_id, "batch_72a2792ef7d24ba7b82c7fe4a37e379f"),
 	   "first_id/last_id inside the item ignored; last_id from the item");

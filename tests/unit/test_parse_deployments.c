@@ -18,7 +18,7 @@ int main(void)
 	size_t len;
 	char *s;
 
-	s = fixture("spec-examples/authoring-2022-12-01__get_deployments__200.json", &len);
+	s = example_body("authoring-2022-12-01/get_deployments.json", "200", &len);
 	ok(parse_deployments(s, len, DEPLOY_SRC_LEGACY, &l, &err) == CORE_OK && l.n == 1,
 	   "legacy listing");
 	ok(streq(l.items[0].name, "deployment-afa0669ca01e4693ae3a93baf40f26d6") &&
@@ -27,7 +27,7 @@ int main(void)
 	   "legacy: id is the name, no sku");
 	deployment_list_release(&l);
 	free(s);
-	s = fixture("spec-examples/arm-cognitiveservices__ListDeployments-2024-10-01__200.json",
+	s = example_body("arm-cognitiveservices/ListDeployments-2024-10-01.json", "200",
 		    &len);
 	ok(parse_deployments(s, len, DEPLOY_SRC_ARM, &l, &err) == CORE_OK && l.n == 1,
 	   "ARM listing");

@@ -11,14 +11,30 @@ static int streq(const char *a, const char *b)
 	return a && b && strcmp(a, b) == 0;
 }
 
-static enum core_rc load(const char *name, struct api_file *f)
+static enum core_rc parse_text(char *s, size_t len, struct api_file *f)
 {
-	size_t len;
-	char *s = fixture(name, &len);
 	enum core_rc rc = parse_file(s, len, f, NULL);
 
 	free(s);
 	return rc;
+}
+
+static enum core_rc load(const char *name, struct api_file *f)
+{
+	size_t len;
+	char *s = fixture(name, &len);
+
+	return parse_text(s, len, f);
+}
+
+/* The response body of a spec example (tests/fixtures/specs/). */
+static enum core_rc load_example(const char *name, const char *code,
+				 struct api_file *f)
+{
+	size_t len;
+	char *s = example_body(name, code, &len);
+
+	return parse_text(s, len, f);
 }
 
 int main(void)
@@ -46,27 +62,27 @@ int main(void)
 		   f.status == FILE_STATUS_PROCESSED,
 	   "seed REST file processed");
 	api_file_release(&f);
-	ok(load("spec-examples/authoring-2024-10-21__upload_file__201.json", &f) == CORE_OK &&
+	ok(load_example("authoring-2024-10-21/upload_file.json", "201", &f) == CORE_OK &&
 		   f.status == FILE_STATUS_PENDING,
 	   "spec upload example pending");
 	api_file_release(&f);
-	ok(load("spec-examples/authoring-2024-10-21__get_file__200.json", &f) == CORE_OK &&
+	ok(load_example("authoring-2024-10-21/get_file.json", "200", &f) == CORE_OK &&
 		   f.id != NULL,
 	   "spec get_file");
 	api_file_release(&f);
 
-	s = fixture("spec-examples/authoring-2024-10-21__get_files__200.json", &len);
+	s = example_body("authoring-2024-10-21/get_files.json", "200", &len);
 	ok(parse_file_page(s, len, &p, &err) == CORE_OK && p.n >= 1 && !p.has_more &&
 		   streq(p.last_id, p.items[p.n - 1].id),
 	   "spec get_files (no has_more on dated versions)");
 	file_page_release(&p);
 	free(s);
-	s = fixture("spec-examples/authoring-2025-04-01-preview__get_files__200.json", &len);
+	s = example_body("authoring-2025-04-01-preview/get_files.json", "200", &len);
 	ok(parse_file_page(s, len, &p, &err) == CORE_OK && p.n >= 1, "spec preview get_files");
 	file_page_release(&p);
 	free(s);
 
-	s = fixture("spec-examples/authoring-2024-10-21__delete_file__200.json", &len);
+	s = example_body("authoring-2024-10-21/delete_file.json", "200", &len);
 	ok(parse_file_deleted(s, len, &deleted, &err) == CORE_OK && deleted,
 	   "spec delete_file");
 	free(s);

@@ -119,13 +119,16 @@ enum core_rc api_file_delete(struct api_client *c, const char *id,
 	__attribute__((warn_unused_result));
 
 /*
- * GET /files/{id}/content streamed into fd at offset off with pwrite() (fd
- * must be a regular file: a retry truncates it back to off). *written gets
- * the byte count. The body is never held in memory.
+ * GET /files/{id}/content streamed into fd at offset off with pwrite() (a
+ * regular file: an interrupted transfer resumes with a Range request, and
+ * bytes already written are never changed). *written gets the byte count.
+ * progress (may be NULL) is told how many leading bytes are in fd, as they
+ * arrive. The body is never held in memory.
  */
 enum core_rc api_file_content(struct api_client *c, const char *id, int fd,
 			      off_t off, int64_t *written,
-			      struct core_err *err)
+			      void (*progress)(void *ctx, int64_t bytes),
+			      void *progress_ctx, struct core_err *err)
 	__attribute__((warn_unused_result));
 
 /*

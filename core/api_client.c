@@ -231,6 +231,8 @@ enum core_rc api_call_run(struct api_client *c, const struct api_call *call,
 	req.upload = call->upload;
 	req.sink_fd = call->sink_fd;
 	req.sink_off = call->sink_off;
+	req.sink_progress = call->sink_progress;
+	req.sink_progress_ctx = call->sink_progress_ctx;
 	req.idempotent = call->idempotent;
 	req.transfer = call->transfer;
 	req.reconcile = call->reconcile;

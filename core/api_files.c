@@ -207,11 +207,14 @@ enum core_rc api_file_delete(struct api_client *c, const char *id,
 
 enum core_rc api_file_content(struct api_client *c, const char *id, int fd,
 			      off_t off, int64_t *written,
-			      struct core_err *err)
+			      void (*progress)(void *ctx, int64_t bytes),
+			      void *progress_ctx, struct core_err *err)
 {
 	struct api_call call = { .op = API_OP_FILE_CONTENT, .method = HTTP_GET,
 				 .accept = "application/octet-stream, */*",
 				 .sink_fd = fd, .sink_off = off,
+				 .sink_progress = progress,
+				 .sink_progress_ctx = progress_ctx,
 				 .idempotent = true, .transfer = true };
 	struct http_response resp;
 	char *path;

@@ -30,6 +30,8 @@ struct api_call {
 	const char *accept;
 	int sink_fd;	   /* -1: buffer the body */
 	off_t sink_off;
+	void (*sink_progress)(void *ctx, int64_t bytes);
+	void *sink_progress_ctx;
 	bool idempotent;
 	bool transfer;
 	enum core_rc (*reconcile)(void *ctx, struct buf *body,

@@ -177,6 +177,9 @@ struct attempt {
 	enum { BODY_UNDECIDED = 0, BODY_SINK, BODY_BUFFER } body_mode;
 	bool sink_failed;
 	int sink_errno;
+	int64_t resume_from;  /* Range start asked for (0: whole body) */
+	int64_t write_pos;    /* where the next body byte goes, from sink_off */
+	int64_t range_start;  /* Content-Range start of a 206, -1 if none */
 	bool body_too_big;
 	bool aborted;
 	char retry_after_ms[32];
@@ -285,6 +288,7 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *ud)
 		/* A new response (after 100 Continue): forget earlier hints. */
 		a->retry_after_ms[0] = a->retry_after[0] = '\0';
 		a->should_retry = -1;
+		a->range_start = -1;
 		return n;
 	}
 	if (hdr_is(line, n, "retry-after-ms", &v, &vlen) ||
@@ -296,7 +300,14 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *ud)
 		 hdr_is(line, n, "x-request-id", &v, &vlen))
 		hdr_copy(a->resp->request_id, sizeof(a->resp->request_id), v,
 			 vlen);
-	else if (hdr_is(line, n, "x-should-retry", &v, &vlen)) {
+	else if (hdr_is(line, n, "content-range", &v, &vlen)) {
+		char cr[96];
+		long long start;
+
+		hdr_copy(cr, sizeof(cr), v, vlen);
+		if (sscanf(cr, "bytes %lld-", &start) == 1)
+			a->range_start = start;
+	} else if (hdr_is(line, n, "x-should-retry", &v, &vlen)) {
 		hdr_copy(tmp, sizeof(tmp), v, vlen);
 		a->should_retry = strcasecmp(tmp, "true") == 0	  ? 1
 				  : strcasecmp(tmp, "false") == 0 ? 0
@@ -317,6 +328,13 @@ static size_t on_body(char *data, size_t size, size_t nitems, void *ud)
 		curl_easy_getinfo(a->h, CURLINFO_RESPONSE_CODE, &st);
 		if (st >= 200 && st < 300 && a->req->sink_fd >= 0) {
 			a->body_mode = BODY_SINK;
+			/* 206 continues where we asked; a 200 starts over. */
+			a->write_pos = st == 206 ? a->resume_from : 0;
+			if (st == 206 && a->range_start != a->resume_from) {
+				a->sink_failed = true;
+				a->sink_errno = EPROTO;
+				return 0;
+			}
 		} else {
 			a->body_mode = BODY_BUFFER;
 			if (st < 200 || st >= 300)
@@ -328,8 +346,7 @@ static size_t on_body(char *data, size_t size, size_t nitems, void *ud)
 
 		while (off < n) {
 			ssize_t w = pwrite(a->req->sink_fd, data + off, n - off,
-					   a->req->sink_off +
-						   (off_t)a->resp->sink_bytes);
+					   a->req->sink_off + (off_t)a->write_pos);
 
 			if (w < 0) {
 				if (errno == EINTR)
@@ -339,7 +356,13 @@ static size_t on_body(char *data, size_t size, size_t nitems, void *ud)
 				return 0;
 			}
 			off += (size_t)w;
-			a->resp->sink_bytes += w;
+			a->write_pos += w;
+		}
+		if (a->write_pos > a->resp->sink_bytes) {
+			a->resp->sink_bytes = a->write_pos;
+			if (a->req->sink_progress)
+				a->req->sink_progress(a->req->sink_progress_ctx,
+						      a->resp->sink_bytes);
 		}
 		return n;
 	}
@@ -378,11 +401,12 @@ static void headers_free(struct curl_slist *l)
 }
 
 static struct curl_slist *headers_build(const struct http_request *req,
-					const char *content_type, bool *oom)
+					const char *content_type,
+					int64_t resume_from, bool *oom)
 {
 	struct curl_slist *l = NULL, *n;
 	const char *const *h;
-	char ctype[160], accept[128];
+	char ctype[160], accept[128], range[64];
 
 #define ADD(s)                                  \
 	do {                                    \
@@ -398,6 +422,11 @@ static struct curl_slist *headers_build(const struct http_request *req,
 	if (content_type) {
 		snprintf(ctype, sizeof(ctype), "Content-Type: %s", content_type);
 		ADD(ctype);
+	}
+	if (resume_from > 0) {
+		snprintf(range, sizeof(range), "Range: bytes=%lld-",
+			 (long long)resume_from);
+		ADD(range);
 	}
 	for (h = req->headers; h && *h; h++)
 		ADD(*h);
@@ -512,7 +541,7 @@ static void attempt_run(struct http_client *c, struct attempt *a,
 		}
 		break;
 	}
-	hdrs = headers_build(req, content_type, oom);
+	hdrs = headers_build(req, content_type, a->resume_from, oom);
 	if (*oom) {
 		curl_easy_cleanup(h);
 		return;
@@ -690,6 +719,7 @@ enum core_rc http_perform(struct http_client *c, const struct http_request *req,
 	struct mp_body mp;
 	int64_t start = now_ms();
 	enum core_rc rc = CORE_OK;
+	bool restart_sink = false;
 	int attempt;
 
 	if (!err)
@@ -697,6 +727,7 @@ enum core_rc http_perform(struct http_client *c, const struct http_request *req,
 	core_err_clear(err);
 	buf_release(&resp->body);
 	resp->status = 0;
+	resp->sink_bytes = 0;
 	resp->attempts = 0;
 	resp->reconciled = false;
 	resp->request_id[0] = '\0';
@@ -727,14 +758,10 @@ enum core_rc http_perform(struct http_client *c, const struct http_request *req,
 		core_err_clear(err);
 		buf_reset(&resp->body);
 		resp->body.limit = c->cfg.max_body_bytes;
-		resp->sink_bytes = 0;
-		if (req->sink_fd >= 0 && attempt > 0 &&
-		    ftruncate(req->sink_fd, req->sink_off) != 0 && errno != EINVAL) {
-			rc = core_err_set(err, CORE_EIO,
-					  "%s: cannot rewind the download file: %s",
-					  req->label, strerror(errno));
-			break;
-		}
+		/* A download resumes from what earlier attempts wrote. */
+		a.resume_from = req->sink_fd >= 0 && !restart_sink ? resp->sink_bytes : 0;
+		restart_sink = false;
+		a.range_start = -1;
 		resp->attempts = attempt + 1;
 		if (attempt > 0)
 			atomic_fetch_add(&c->retries, 1);
@@ -759,6 +786,16 @@ enum core_rc http_perform(struct http_client *c, const struct http_request *req,
 			rc = core_err_set(err, CORE_ECANCELLED, "%s: cancelled",
 					  req->label);
 			break;
+		}
+		if (a.sink_failed && a.sink_errno == EPROTO) {
+			/* A 206 for another range than asked: start over. */
+			restart_sink = true;
+			rc = core_err_set(err, CORE_ETRANSPORT,
+					  "%s: server answered another range than asked",
+					  req->label);
+			retryable = true;
+			safe = true;
+			goto decide;
 		}
 		if (a.sink_failed) {
 			rc = core_err_set(err, CORE_EIO, "%s: writing the download failed: %s",
@@ -800,6 +837,7 @@ enum core_rc http_perform(struct http_client *c, const struct http_request *req,
 			       ar.cc == CURLE_COULDNT_RESOLVE_HOST ||
 			       ar.cc == CURLE_COULDNT_RESOLVE_PROXY;
 		}
+decide:
 		hint = retry_after_parse(a.retry_after_ms[0] ? a.retry_after_ms : NULL,
 					 a.retry_after[0] ? a.retry_after : NULL,
 					 (int64_t)time(NULL));

@@ -41,9 +41,12 @@
  * Bodies: request bodies come from memory (JSON) or are streamed from a file
  * descriptor as multipart/form-data with pread(), never loaded whole. A 2xx
  * response body is either buffered (bounded by max_body_bytes) or streamed
- * into a sink file descriptor with pwrite() at an offset; on a retry the sink
- * is truncated back to that offset. Error bodies are always buffered (first
- * 64 KiB) and parsed into err->code / err->msg.
+ * into a sink file descriptor with pwrite() at an offset. A download cut
+ * short is resumed with "Range: bytes=N-" from what already arrived; a server
+ * that answers the range with a full 200 has the file rewritten from its
+ * start (same bytes), so data once reported through sink_progress is never
+ * taken back (readers may already have served it). Error bodies are always
+ * buffered (first 64 KiB) and parsed into err->code / err->msg.
  *
  * Thread-safety: a struct http_client is safe to use from any number of
  * threads at once after http_client_new(); http_client_free() must not race
@@ -91,6 +94,10 @@ struct http_request {
 	const struct http_upload *upload; /* or a streamed multipart body */
 	int sink_fd;			/* >= 0: 2xx body goes here (pwrite) */
 	off_t sink_off;			/* where the body starts in sink_fd */
+	/* Optional: told the count of leading body bytes now in sink_fd
+	 * (monotonic across retries). Called on the transfer's thread. */
+	void (*sink_progress)(void *ctx, int64_t bytes);
+	void *sink_progress_ctx;
 	bool idempotent;		/* safe to send twice */
 	bool transfer;			/* large body: stall timeout, no deadline */
 	/* Called after an ambiguous failure; see DESIGN. May do HTTP itself. */
@@ -105,7 +112,7 @@ struct http_request {
 struct http_response {
 	long status;	       /* final HTTP status; 0 when none arrived */
 	struct buf body;       /* buffered body (2xx without sink, or error) */
-	int64_t sink_bytes;    /* bytes written to sink_fd on the final attempt */
+	int64_t sink_bytes;    /* leading body bytes in sink_fd (the body's size on success) */
 	int attempts;	       /* attempts made (1 = no retry) */
 	bool reconciled;       /* body came from the reconcile hook */
 	char request_id[96];   /* apim-request-id / x-request-id, for support */

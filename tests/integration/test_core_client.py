@@ -376,7 +376,7 @@ def _completed_batch(emu, tmp_path, n):
                 lambda x: x["status"] == "completed", what="completion")
 
 
-def test_download_cut_mid_body_restarts_and_is_complete(emulator, tmp_path):
+def test_download_cut_mid_body_resumes_and_is_complete(emulator, tmp_path):
     done = _completed_batch(emulator, tmp_path, 500)
     ref = tmp_path / "ref.jsonl"
     size = run(emulator, "content", done["output_file_id"], ref).result["bytes"]
@@ -387,6 +387,8 @@ def test_download_cut_mid_body_restarts_and_is_complete(emulator, tmp_path):
     assert r.result["bytes"] == size
     assert out.read_bytes() == ref.read_bytes()
     assert r.stats["retries"] == 1
+    # Resumed with a Range request from where the cut happened, not restarted.
+    assert r.stats["bytes_down"] < size * 1.2, r.stats
 
 
 # --- threads ------------------------------------------------------------

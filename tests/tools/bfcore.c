@@ -337,7 +337,7 @@ int main(int argc, char **argv)
 			ret = 2;
 			goto out;
 		}
-		rc = api_file_content(client, argv[optind], fd, 0, &n, &err);
+		rc = api_file_content(client, argv[optind], fd, 0, &n, NULL, NULL, &err);
 		close(fd);
 		if (!rc) {
 			result = cJSON_CreateObject();

@@ -1,7 +1,9 @@
 """Fidelity: emulator responses validate against the official Azure and OpenAI schemas; quirks match the seed.
 
-Specs come from $BATCHFS_SPECS (default <repo>/../shared/specs): the Azure swagger 2.0 authoring specs
-(2024-10-21, 2025-04-01-preview), the Azure v1 extract (OpenAPI 3.0) and OpenAI's openapi.yaml (3.1).
+The schemas are verbatim extracts of the official specs, bundled in tests/fixtures/specs/schemas by
+scripts/extract-specs from the project's shared/specs ($BATCHFS_SPECS, default <repo>/../shared/specs):
+the Azure swagger 2.0 authoring specs (2024-10-21, 2025-04-01-preview), the Azure v1 extract (OpenAPI 3.0)
+and OpenAI's openapi.yaml (3.1).
 A small adapter turns their schemas into JSON Schema 2020-12 for python3-jsonschema:
 - `$ref`s to `#/definitions/X` / `#/components/schemas/X` become `#/$defs/X` (only what is reachable is copied);
 - swagger/OpenAPI-only keywords are dropped (`x-*`, `readOnly`, `discriminator`, `example`, `type: file`);
@@ -18,6 +20,8 @@ A small adapter turns their schemas into JSON Schema 2020-12 for python3-jsonsch
 
 import json
 import os
+import subprocess
+import sys
 import re
 from pathlib import Path
 
@@ -29,6 +33,7 @@ from control import jsonl
 
 REPO = Path(__file__).resolve().parents[2]
 SPECS = Path(os.environ.get("BATCHFS_SPECS", REPO.parent / "shared" / "specs"))
+SCHEMAS = REPO / "tests" / "fixtures" / "specs" / "schemas"
 EXAMPLES = REPO / "tests" / "fixtures" / "specs"
 GA, PV = "2024-10-21", "2025-04-01-preview"
 ISO_7 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}\+00:00$")
@@ -139,27 +144,32 @@ class Spec:
 
 @pytest.fixture(scope="module")
 def specs():
-    if not SPECS.is_dir():
-        pytest.fail(f"API specs not found at {SPECS}. The repository must sit next to the project's shared/ "
-                    "folder (<repo>/../shared/specs), or BATCHFS_SPECS must point at a copy of it.",
-                    pytrace=False)
+    """The official schemas, as verbatim extracts bundled in tests/fixtures/specs/schemas
+    (scripts/extract-specs copies them from ../shared/specs; see test_bundled_schemas_are_verbatim)."""
+    def load(name):
+        with open(SCHEMAS / name, encoding="utf-8") as fh:
+            return json.load(fh)
 
-    def swagger(name):
-        with open(SPECS / "azure" / name, encoding="utf-8") as fh:
-            return json.load(fh)["definitions"]
-
-    with open(SPECS / "azure" / "azure-v1-v1-generated.EXTRACT-files-models.json", encoding="utf-8") as fh:
-        v1 = json.load(fh)["components"]["schemas"]
-    with open(SPECS / "openai" / "openapi.yaml", encoding="utf-8") as fh:
-        oai = yaml.load(fh, Loader=yaml.CSafeLoader)["components"]["schemas"]
-    with open(SPECS / "openai" / "openapi-2025-04-29-498c71d.yaml", encoding="utf-8") as fh:
-        old = yaml.load(fh, Loader=yaml.CSafeLoader)["components"]["schemas"]
-    return {"ga": Spec(swagger("authoring-2024-10-21.azureopenai.json"), "#/definitions/", "Azure 2024-10-21"),
-            "pv": Spec(swagger("authoring-2025-04-01-preview.azureopenai.json"), "#/definitions/",
+    return {"ga": Spec(load("authoring-2024-10-21.definitions.json")["definitions"], "#/definitions/",
+                       "Azure 2024-10-21"),
+            "pv": Spec(load("authoring-2025-04-01-preview.definitions.json")["definitions"], "#/definitions/",
                        "Azure 2025-04-01-preview"),
-            "v1": Spec(v1, "#/components/schemas/", "Azure v1"),
-            "oai": Spec(oai, "#/components/schemas/", "OpenAI"),
-            "oai_lines": Spec(old, "#/components/schemas/", "OpenAI 2025-04-29")}
+            "v1": Spec(load("azure-v1.schemas.json")["schemas"], "#/components/schemas/", "Azure v1"),
+            "oai": Spec(load("openai.schemas.json")["schemas"], "#/components/schemas/", "OpenAI"),
+            "oai_lines": Spec(load("openai-2025-04-29.schemas.json")["schemas"], "#/components/schemas/",
+                              "OpenAI 2025-04-29")}
+
+
+def test_bundled_schemas_are_verbatim():
+    """Where the project's shared/specs sits next to the repository (CI, developers), the bundled
+    extracts must equal a fresh extraction; on a bare clone they must at least name their source."""
+    for path in SCHEMAS.glob("*.json"):
+        with open(path, encoding="utf-8") as fh:
+            assert json.load(fh)["source"].startswith("shared/specs/"), path
+    if SPECS.is_dir():
+        proc = subprocess.run([sys.executable, str(REPO / "scripts" / "extract-specs"), "--check"],
+                              capture_output=True, text=True, env=dict(os.environ, BATCHFS_SPECS=str(SPECS)))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def example(path, status="200"):

@@ -133,7 +133,64 @@ void batch_release(struct batch *b)
 		free(b->metadata[i].value);
 	}
 	free(b->metadata);
+	free(b->raw_json);
 	memset(b, 0, sizeof(*b));
+}
+
+/* strdup that keeps NULL; sets *ok false when a copy fails. */
+static char *dup_or_null(const char *s, bool *ok)
+{
+	char *d;
+
+	if (!s)
+		return NULL;
+	d = strdup(s);
+	if (!d)
+		*ok = false;
+	return d;
+}
+
+enum core_rc batch_copy(struct batch *dst, const struct batch *src)
+{
+	bool ok = true;
+	size_t i;
+
+	*dst = *src;
+	dst->errors = NULL;
+	dst->metadata = NULL;
+	dst->nerrors = dst->nmetadata = 0;
+	dst->id = dup_or_null(src->id, &ok);
+	dst->endpoint = dup_or_null(src->endpoint, &ok);
+	dst->model = dup_or_null(src->model, &ok);
+	dst->input_file_id = dup_or_null(src->input_file_id, &ok);
+	dst->output_file_id = dup_or_null(src->output_file_id, &ok);
+	dst->error_file_id = dup_or_null(src->error_file_id, &ok);
+	dst->completion_window = dup_or_null(src->completion_window, &ok);
+	dst->status_raw = dup_or_null(src->status_raw, &ok);
+	dst->raw_json = dup_or_null(src->raw_json, &ok);
+	if (ok && src->nerrors) {
+		dst->errors = calloc(src->nerrors, sizeof(*dst->errors));
+		ok = dst->errors != NULL;
+		for (i = 0; ok && i < src->nerrors; i++, dst->nerrors++) {
+			dst->errors[i].code = dup_or_null(src->errors[i].code, &ok);
+			dst->errors[i].message = dup_or_null(src->errors[i].message, &ok);
+			dst->errors[i].param = dup_or_null(src->errors[i].param, &ok);
+			dst->errors[i].line = src->errors[i].line;
+		}
+	}
+	if (ok && src->nmetadata) {
+		dst->metadata = calloc(src->nmetadata, sizeof(*dst->metadata));
+		ok = dst->metadata != NULL;
+		for (i = 0; ok && i < src->nmetadata; i++, dst->nmetadata++) {
+			dst->metadata[i].key = dup_or_null(src->metadata[i].key, &ok);
+			dst->metadata[i].value = dup_or_null(src->metadata[i].value, &ok);
+		}
+	}
+	if (!ok) {
+		batch_release(dst);
+		return CORE_ENOMEM;
+	}
+	return CORE_OK;
 }
 
 void batch_page_release(struct batch_page *p)
@@ -159,6 +216,22 @@ void api_file_release(struct api_file *f)
 	free(f->purpose);
 	free(f->status_details);
 	memset(f, 0, sizeof(*f));
+}
+
+enum core_rc api_file_copy(struct api_file *dst, const struct api_file *src)
+{
+	bool ok = true;
+
+	*dst = *src;
+	dst->id = dup_or_null(src->id, &ok);
+	dst->filename = dup_or_null(src->filename, &ok);
+	dst->purpose = dup_or_null(src->purpose, &ok);
+	dst->status_details = dup_or_null(src->status_details, &ok);
+	if (!ok) {
+		api_file_release(dst);
+		return CORE_ENOMEM;
+	}
+	return CORE_OK;
 }
 
 void file_page_release(struct file_page *p)

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "err.h"
+
 /*
  * These structs are what the parsers (parse.h) produce and the API client
  * (api.h) returns. They carry no cJSON: every string is an owned, NUL-
@@ -99,11 +101,15 @@ struct batch {
 	size_t nerrors;
 	struct kv *metadata;
 	size_t nmetadata;
+	char *raw_json; /* the object as the service sent it (compact), or NULL */
 };
 
 /* Returns the metadata value for key, or NULL. Borrowed pointer. */
 const char *batch_metadata_get(const struct batch *b, const char *key);
 void batch_release(struct batch *b);
+/* Deep copy: *dst (overwritten, not released) gets its own strings. */
+enum core_rc batch_copy(struct batch *dst, const struct batch *src)
+	__attribute__((warn_unused_result));
 
 /* One page of GET /batches. last_id falls back to the last item's id. */
 struct batch_page {
@@ -127,6 +133,8 @@ struct api_file {
 };
 
 void api_file_release(struct api_file *f);
+enum core_rc api_file_copy(struct api_file *dst, const struct api_file *src)
+	__attribute__((warn_unused_result));
 
 struct file_page {
 	struct api_file *items;

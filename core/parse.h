@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "buf.h"
 #include "err.h"
 #include "model.h"
 
@@ -68,5 +69,11 @@ enum core_rc parse_deployments(const char *json, size_t len,
  * Never fails.
  */
 void parse_error_body(const char *body, size_t len, struct core_err *err);
+
+/* Re-indents a JSON text for people (2-space indent, trailing newline),
+ * appending to *out. CORE_EPARSE if it is not JSON. */
+enum core_rc json_pretty(const char *json, size_t len, struct buf *out,
+			 struct core_err *err)
+	__attribute__((warn_unused_result));
 
 #endif

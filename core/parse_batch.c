@@ -170,6 +170,13 @@ static enum core_rc batch_from_json(const cJSON *o, struct batch *b,
 	rc = parse_errors(json_get(o, "errors"), b);
 	if (!rc)
 		rc = parse_metadata(json_get(o, "metadata"), b);
+	if (!rc) {
+		/* Kept for display (batch.json): unknown fields included.
+		 * cJSON allocates with malloc (no hooks installed). */
+		b->raw_json = cJSON_PrintUnformatted(o);
+		if (!b->raw_json)
+			rc = CORE_ENOMEM;
+	}
 	if (!rc)
 		return CORE_OK;
 fail:

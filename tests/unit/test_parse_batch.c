@@ -152,6 +152,34 @@ int main(void)
 	   "spec preview blob batch (no input_file_id)");
 	batch_release(&b);
 
+	/* raw_json keeps the object (unknown fields too); copies are deep. */
+	ok(load("openai_batch_usage.json", &b) == CORE_OK && b.raw_json &&
+		   strstr(b.raw_json, "\"reasoning_tokens\":300"),
+	   "raw_json kept");
+	{
+		struct batch c;
+		struct buf pretty = BUF_INIT(0);
+
+		ok(batch_copy(&c, &b) == CORE_OK && c.id != b.id && streq(c.id, b.id) &&
+			   c.usage.total_tokens == 2000 && streq(c.raw_json, b.raw_json),
+		   "batch_copy is deep");
+		batch_release(&b);
+		ok(streq(c.model, "gpt-4o-2024-08-06"), "copy survives the original");
+		ok(json_pretty(c.raw_json, strlen(c.raw_json), &pretty, &err) == CORE_OK &&
+			   strstr(pretty.data, "{\n  \"id\": \"batch_u1\",\n") &&
+			   strstr(pretty.data, "\n    \"input_tokens_details\": {\n      \"cached_tokens\": 1024\n    },") &&
+			   pretty.data[pretty.len - 1] == '\n',
+		   "json_pretty indents by two spaces");
+		buf_release(&pretty);
+		ok(json_pretty("{\"a\":[],\"b\":{},\"c\":\"q\\\"\"}", strlen("{\"a\":[],\"b\":{},\"c\":\"q\\\"\"}"), &pretty, &err) == CORE_OK &&
+			   streq(pretty.data, "{\n  \"a\": [],\n  \"b\": {},\n  \"c\": \"q\\\"\"\n}\n"),
+		   "empty containers and escapes: %s", pretty.data);
+		buf_release(&pretty);
+		ok(json_pretty("{nope", 5, &pretty, &err) == CORE_EPARSE, "not json");
+		buf_release(&pretty);
+		batch_release(&c);
+	}
+
 	/* Pages. */
 	s = example_body("authoring-2024-10-21/get_batches.json", "200", &len);
 	ok(parse_batch_page(s, len, &p, &err) == CORE_OK, "spec get_batches page");

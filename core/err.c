@@ -27,6 +27,7 @@ static const struct {
 	[CORE_EAMBIGUOUS] = { "outcome unknown",	"CORE_EAMBIGUOUS" },
 	[CORE_EHTTP]	  = { "http error",		"CORE_EHTTP" },
 	[CORE_ECANCELLED] = { "cancelled",		"CORE_ECANCELLED" },
+	[CORE_ENOSPC]	  = { "no space",		"CORE_ENOSPC" },
 };
 /* clang-format on */
 

@@ -29,6 +29,7 @@ enum core_rc {
 	CORE_EAMBIGUOUS,  /* a non-idempotent request may or may not have happened */
 	CORE_EHTTP,	  /* any other HTTP failure (5xx after retries, 3xx...) */
 	CORE_ECANCELLED,  /* the caller aborted the operation */
+	CORE_ENOSPC,	  /* a local size limit (spool, cache) is full */
 	CORE_RC_COUNT
 };
 

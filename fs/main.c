@@ -1,16 +1,128 @@
 /* SPDX-License-Identifier: MIT */
-/* main.c: the batchfs program: options, preflight against the service, (mount: next release). */
+/* main.c: the batchfs program: options, preflight, mount, the FUSE loop, clean unmount. */
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
-#include <fuse.h>
 
-#include "api.h"
+#include "bfs.h"
 #include "config.h"
 #include "log.h"
+#include "ops.h"
 #include "options.h"
+
+#define DEFAULT_SPOOL_SIZE (4ull << 30)
+#define DEFAULT_CACHE_SIZE (4ull << 30)
+
+/* "2G", "512M", "100k", "12345" -> bytes; false if malformed. */
+static bool parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+
+	switch (*end) {
+	case 'k': case 'K': v <<= 10; end++; break;
+	case 'm': case 'M': v <<= 20; end++; break;
+	case 'g': case 'G': v <<= 30; end++; break;
+	case 't': case 'T': v <<= 40; end++; break;
+	default: break;
+	}
+	if (end == s || *end)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* $XDG_x_HOME/batchfs/sub, or ~/.local/state (or ~/.cache)/batchfs/sub. */
+static char *default_dir(const char *xdg, const char *fallback, const char *sub)
+{
+	const char *base = getenv(xdg), *home = getenv("HOME");
+	char *out = NULL;
+
+	if (base && *base) {
+		if (asprintf(&out, "%s/batchfs/%s", base, sub) < 0)
+			return NULL;
+	} else if (home && *home) {
+		if (asprintf(&out, "%s/%s/batchfs/%s", home, fallback, sub) < 0)
+			return NULL;
+	} else if (asprintf(&out, "/tmp/batchfs-%u/%s", (unsigned)getuid(), sub) < 0) {
+		return NULL;
+	}
+	return out;
+}
+
+/* Bridges dlcache's progress (uint64) to the API's (int64). */
+struct progress_bridge {
+	void (*progress)(void *pctx, uint64_t n);
+	void *pctx;
+};
+
+static void bridge_progress(void *ctx, int64_t bytes)
+{
+	struct progress_bridge *pb = ctx;
+
+	if (bytes > 0)
+		pb->progress(pb->pctx, (uint64_t)bytes);
+}
+
+static enum core_rc fetch_file(void *ctx, const char *key, uint64_t size, int fd,
+			       void (*progress)(void *pctx, uint64_t n),
+			       void *pctx, struct core_err *err)
+{
+	struct api_client *api = ctx;
+	struct progress_bridge pb = { progress, pctx };
+	int64_t written = 0;
+
+	(void)size;
+	return api_file_content(api, key, fd, 0, &written, bridge_progress, &pb,
+				err);
+}
+
+static int add_deployments(struct bfs *b, const char *list)
+{
+	char *copy = strdup(list), *tok, *save = NULL;
+
+	if (!copy)
+		return -1;
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+		if (*tok && !deps_add(b, tok)) {
+			fprintf(stderr, "batchfs: '%s' is not a valid deployment name\n", tok);
+			free(copy);
+			return -1;
+		}
+	free(copy);
+	return 0;
+}
+
+static char *config_summary(const struct bfs_options *o, const struct api_config *cfg,
+			    const char *spool, const char *cache, uint64_t spool_size,
+			    uint64_t cache_size, const struct cache_config *cc,
+			    const char *auth_kind)
+{
+	char *s = NULL;
+
+	if (asprintf(&s,
+		     "surface %s\nendpoint %s\napi_version %s\nauth %s\n"
+		     "spool_dir %s\nspool_size %llu\ncache_dir %s\ncache_size %llu\n"
+		     "list_ttl_ms %ld\nstatus_ttl_ms %ld\nconnect_timeout_ms %ld\n"
+		     "request_timeout_ms %ld\ndeadline_ms %ld\nstall_timeout_ms %ld\n"
+		     "max_retries %d\nallow_other %d\n",
+		     api_surface_name(cfg->surface), cfg->endpoint ? cfg->endpoint : "(default)",
+		     cfg->api_version ? cfg->api_version : "-", auth_kind, spool,
+		     (unsigned long long)spool_size, cache, (unsigned long long)cache_size,
+		     cc->list_ttl_ms, cc->batch_ttl_ms, cfg->http.connect_timeout_ms,
+		     cfg->http.request_timeout_ms, cfg->http.deadline_ms,
+		     cfg->http.transfer_stall_ms, cfg->http.max_retries,
+		     o->allow_other) < 0)
+		return NULL;
+	return s;
+}
 
 int main(int argc, char **argv)
 {
@@ -18,11 +130,23 @@ int main(int argc, char **argv)
 	struct core_err err = CORE_ERR_INIT;
 	struct bfs_options o;
 	struct api_config cfg;
-	struct api_client *client = NULL;
+	struct cache_config cc;
 	struct auth *auth = NULL;
+	struct bfs b;
 	struct batch_page page;
+	struct deployment_list dl;
+	struct spool_config sc;
+	struct dlcache_config dc;
+	struct fuse *fuse = NULL;
+	struct fuse_loop_config loop = { .clone_fd = 0, .max_idle_threads = 16 };
+	char *spool = NULL, *cache = NULL;
+	uint64_t spool_size = DEFAULT_SPOOL_SIZE, cache_size = DEFAULT_CACHE_SIZE;
+	const char *auth_kind;
+	struct rlimit nocore = { 0, 0 };
+	size_t i;
 	int ret = 1;
 
+	memset(&b, 0, sizeof(b));
 	if (bfs_options_parse(&args, &o) != 0) {
 		fuse_opt_free_args(&args);
 		return 2;
@@ -30,44 +154,168 @@ int main(int argc, char **argv)
 	if (o.show_help) {
 		bfs_options_usage(argv[0]);
 		ret = 0;
-		goto out;
+		goto out_opts;
 	}
 	if (o.show_version) {
-		printf("batchfs %s (libfuse %d, %s)\n", PACKAGE_VERSION,
-		       fuse_version(), curl_version());
+		printf("batchfs %s (libfuse %d, %s)\n", PACKAGE_VERSION, fuse_version(),
+		       curl_version());
 		ret = 0;
-		goto out;
+		goto out_opts;
 	}
 	log_init(o.debug ? LOG_LVL_DEBUG : LOG_LVL_WARN, false);
-	if (!o.mountpoint) {
+	/* Keep the key out of core dumps. */
+	setrlimit(RLIMIT_CORE, &nocore);
+	if (!o.mountpoint && !o.check_only) {
 		fprintf(stderr, "batchfs: no mountpoint given (see --help)\n");
 		ret = 2;
-		goto out;
+		goto out_opts;
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		fprintf(stderr, "batchfs: cannot initialise libcurl\n");
-		goto out;
+		goto out_opts;
 	}
-	if (bfs_options_api_config(&o, &cfg, &auth, &err) ||
-	    api_client_new(&cfg, auth, &client, &err)) {
+	cache_config_defaults(&cc);
+	if (o.list_ttl_ms > 0)
+		cc.list_ttl_ms = o.list_ttl_ms;
+	if (o.status_ttl_ms > 0)
+		cc.batch_ttl_ms = cc.file_ttl_ms = o.status_ttl_ms;
+	if ((o.spool_size && !parse_size(o.spool_size, &spool_size)) ||
+	    (o.cache_size && !parse_size(o.cache_size, &cache_size))) {
+		fprintf(stderr, "batchfs: bad size in spool_size= or cache_size=\n");
+		ret = 2;
+		goto out_curl;
+	}
+	if (bfs_options_api_config(&o, &cfg, &auth, &err)) {
 		fprintf(stderr, "batchfs: %s\n", err.msg);
 		goto out_curl;
 	}
-	/* Preflight: the endpoint answers and the credential is accepted. */
-	if (api_batch_list(client, NULL, 1, &page, &err)) {
-		fprintf(stderr, "batchfs: preflight failed: %s\n", err.msg);
-		goto out_client;
+	auth_kind = auth_kind_name(auth);
+	if (api_client_new(&cfg, auth, &b.api, &err)) {
+		fprintf(stderr, "batchfs: %s\n", err.msg);
+		goto out_curl;
 	}
+
+	/* Preflight, before anything is mounted: endpoint and credential. */
+	if (api_batch_list(b.api, NULL, 1, &page, &err)) {
+		fprintf(stderr, "batchfs: cannot use %s: %s\n",
+			cfg.endpoint ? cfg.endpoint : API_DEFAULT_OPENAI_BASE, err.msg);
+		goto out_api;
+	}
+	if (o.check_only) {
+		printf("batchfs: %s endpoint reachable, credential accepted\n",
+		       api_surface_name(cfg.surface));
+		batch_page_release(&page);
+		ret = 0;
+		goto out_api;
+	}
+
+	pthread_mutex_init(&b.deps_lock, NULL);
+	b.deps = strmap_new(drop_free);
+	b.errors = errlog_new();
+	b.started = time(NULL);
+	b.cfg.uid = getuid();
+	b.cfg.gid = getgid();
+	b.cfg.max_input_bytes = 200ull * 1000 * 1000;
+	b.cfg.max_requests = cfg.surface == API_SURFACE_OPENAI ? 50000 : 100000;
+	b.cfg.process_timeout_ms = o.process_timeout_ms > 0 ? o.process_timeout_ms : 600000;
+	b.cfg.attr_timeout = o.attr_timeout ? atof(o.attr_timeout) : 1.0;
+	if (!b.deps || !b.errors) {
+		fprintf(stderr, "batchfs: out of memory\n");
+		goto out_page;
+	}
+	bfs_instance = &b;
+	for (i = 0; i < page.n; i++) {
+		const char *dep = batch_metadata_get(&page.items[i], "batchfs_deployment");
+
+		if (dep)
+			deps_add(&b, dep);
+	}
+	if (o.deployments && add_deployments(&b, o.deployments)) {
+		ret = 2;
+		goto out_page;
+	}
+	if (api_deployment_list(b.api, &dl, &err) == CORE_OK) {
+		for (i = 0; i < dl.n; i++)
+			if (!dl.items[i].sku || strcasestr(dl.items[i].sku, "batch"))
+				deps_add(&b, dl.items[i].name);
+		deployment_list_release(&dl);
+	} else {
+		log_info("deployment listing not available: %s", err.msg);
+	}
+
+	spool = o.spool_dir ? strdup(o.spool_dir) : default_dir("XDG_STATE_HOME", ".local/state", "spool");
+	cache = o.cache_dir ? strdup(o.cache_dir) : default_dir("XDG_CACHE_HOME", ".cache", "downloads");
+	if (!spool || !cache) {
+		fprintf(stderr, "batchfs: out of memory\n");
+		goto out_page;
+	}
+	sc.dir = spool;
+	sc.max_bytes = spool_size;
+	if (spool_open(&sc, &b.spool, &err)) {
+		fprintf(stderr, "batchfs: %s\n", err.msg);
+		goto out_page;
+	}
+	dc.dir = cache;
+	dc.max_bytes = cache_size;
+	dc.max_downloads = 4;
+	if (dlcache_new(&dc, fetch_file, b.api, &b.dl, &err) ||
+	    cache_new(b.api, &cc, &b.cache, &err)) {
+		fprintf(stderr, "batchfs: %s\n", err.msg);
+		goto out_page;
+	}
+	b.cfg.summary = config_summary(&o, &cfg, spool, cache, spool_size, cache_size,
+				       &cc, auth_kind);
+
+	/* Mount options: ours are consumed; the rest go to libfuse. */
+	if (fuse_opt_add_arg(&args, "-ofsname=batchfs,subtype=batchfs") ||
+	    (o.allow_other &&
+	     fuse_opt_add_arg(&args, "-oallow_other,default_permissions"))) {
+		fprintf(stderr, "batchfs: out of memory\n");
+		goto out_page;
+	}
+	fuse = fuse_new(&args, &bfs_ops, sizeof(bfs_ops), &b);
+	if (!fuse) {
+		fprintf(stderr, "batchfs: invalid mount options\n");
+		ret = 2;
+		goto out_page;
+	}
+	if (fuse_mount(fuse, o.mountpoint) != 0) {
+		fprintf(stderr, "batchfs: cannot mount on '%s'\n", o.mountpoint);
+		goto out_fuse;
+	}
+	if (fuse_daemonize(o.foreground) != 0) {
+		fprintf(stderr, "batchfs: cannot go to the background\n");
+		goto out_unmount;
+	}
+	if (!o.foreground)
+		log_init(o.debug ? LOG_LVL_DEBUG : LOG_LVL_WARN, true);
+	if (fuse_set_signal_handlers(fuse_get_session(fuse)) != 0) {
+		log_error("cannot install signal handlers");
+		goto out_unmount;
+	}
+	ret = fuse_loop_mt(fuse, &loop) == 0 ? 0 : 1;
+	fuse_remove_signal_handlers(fuse_get_session(fuse));
+out_unmount:
+	fuse_unmount(fuse);
+out_fuse:
+	fuse_destroy(fuse);
+out_page:
 	batch_page_release(&page);
-	fprintf(stderr, "batchfs: %s endpoint reachable and credential accepted; "
-			"mounting arrives with the filesystem layer (not in this build)\n",
-		api_surface_name(cfg.surface));
-	ret = 3;
-out_client:
-	api_client_free(client);
+	cache_free(b.cache);
+	dlcache_free(b.dl);
+	spool_close(b.spool);
+	if (b.deps)
+		strmap_free(b.deps);
+	errlog_free(b.errors);
+	free(b.cfg.summary);
+	free(spool);
+	free(cache);
+	pthread_mutex_destroy(&b.deps_lock);
+out_api:
+	api_client_free(b.api);
 out_curl:
 	curl_global_cleanup();
-out:
+out_opts:
 	bfs_options_release(&o);
 	fuse_opt_free_args(&args);
 	return ret;

@@ -31,6 +31,16 @@ static const struct fuse_opt bfs_opts[] = {
 	OPT("deadline_ms=%d", deadline_ms, 0),
 	OPT("stall_timeout_ms=%d", stall_timeout_ms, 0),
 	OPT("max_retries=%d", max_retries, 0),
+	OPT("spool_dir=%s", spool_dir, 0),
+	OPT("cache_dir=%s", cache_dir, 0),
+	OPT("spool_size=%s", spool_size, 0),
+	OPT("cache_size=%s", cache_size, 0),
+	OPT("list_ttl_ms=%d", list_ttl_ms, 0),
+	OPT("status_ttl_ms=%d", status_ttl_ms, 0),
+	OPT("process_timeout_ms=%d", process_timeout_ms, 0),
+	OPT("attr_timeout=%s", attr_timeout, 0),
+	OPT("allow_other", allow_other, 1),
+	OPT("--check", check_only, 1),
 	OPT("-h", show_help, 1),
 	OPT("--help", show_help, 1),
 	OPT("-V", show_version, 1),
@@ -38,6 +48,7 @@ static const struct fuse_opt bfs_opts[] = {
 	OPT("debug", debug, 1),
 	OPT("-d", debug, 1),
 	OPT("-f", foreground, 1),
+	OPT("foreground", foreground, 1),
 	FUSE_OPT_END
 };
 
@@ -88,8 +99,18 @@ void bfs_options_usage(const char *prog)
 	       "    -o allow_http          allow plain http:// to non-loopback hosts\n"
 	       "    -o connect_timeout_ms=N, request_timeout_ms=N, deadline_ms=N,\n"
 	       "       stall_timeout_ms=N, max_retries=N   network limits\n"
+	       "    -o spool_dir=DIR       private spool (default $XDG_STATE_HOME/batchfs/spool)\n"
+	       "    -o cache_dir=DIR       download cache (default $XDG_CACHE_HOME/batchfs)\n"
+	       "    -o spool_size=N        spool budget, e.g. 2G (default 4G)\n"
+	       "    -o cache_size=N        download cache budget (default 4G)\n"
+	       "    -o list_ttl_ms=N       how long a batch listing is reused (5000)\n"
+	       "    -o status_ttl_ms=N     how long a running batch's status is reused (5000)\n"
+	       "    -o process_timeout_ms=N  wait for an upload to be processed (600000)\n"
+	       "    -o attr_timeout=S      kernel attribute cache, seconds (1)\n"
+	       "    -o allow_other         let other users in (adds default_permissions)\n"
 	       "    -o debug               verbose logging\n"
 	       "    -f                     stay in the foreground\n"
+	       "    --check                check the endpoint and credential, then exit\n"
 	       "\n"
 	       "environment: AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_API_KEY,\n"
 	       "    OPENAI_API_VERSION, OPENAI_API_KEY, OPENAI_BASE_URL\n",
@@ -116,6 +137,11 @@ void bfs_options_release(struct bfs_options *o)
 	free(o->project);
 	free(o->ca_file);
 	free(o->deployments);
+	free(o->spool_dir);
+	free(o->cache_dir);
+	free(o->spool_size);
+	free(o->cache_size);
+	free(o->attr_timeout);
 	free(o->mountpoint);
 	memset(o, 0, sizeof(*o));
 }

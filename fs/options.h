@@ -36,6 +36,16 @@ struct bfs_options {
 	int deadline_ms;
 	int stall_timeout_ms;
 	int max_retries;
+	char *spool_dir;
+	char *cache_dir;
+	char *spool_size;   /* bytes, with k/M/G suffixes */
+	char *cache_size;
+	int list_ttl_ms;
+	int status_ttl_ms;
+	int process_timeout_ms;
+	char *attr_timeout; /* seconds, may be fractional */
+	int allow_other;
+	int check_only;
 	int show_help;
 	int show_version;
 	int debug;

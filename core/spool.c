@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: MIT */
+/* spool.c: a private, budgeted directory of spool files. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "spool.h"
+
+struct spool {
+	char *dir;
+	uint64_t max_bytes;
+	uint64_t used;
+	pthread_mutex_t lock;
+};
+
+/* mkdir -p with mode 0700 for the last component. */
+static int mkdir_p(const char *path)
+{
+	char tmp[4096];
+	size_t i, n = strlen(path);
+
+	if (n >= sizeof(tmp))
+		return -1;
+	memcpy(tmp, path, n + 1);
+	for (i = 1; i < n; i++) {
+		if (tmp[i] != '/')
+			continue;
+		tmp[i] = '\0';
+		if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+			return -1;
+		tmp[i] = '/';
+	}
+	if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+enum core_rc spool_open(const struct spool_config *cfg, struct spool **out,
+			struct core_err *err)
+{
+	struct spool *s;
+	struct stat st;
+
+	*out = NULL;
+	if (!cfg->dir || !*cfg->dir)
+		return core_err_set(err, CORE_EINVAL, "no spool directory");
+	if (mkdir_p(cfg->dir) != 0)
+		return core_err_set(err, CORE_EIO, "cannot create spool '%s': %s",
+				    cfg->dir, strerror(errno));
+	if (lstat(cfg->dir, &st) != 0 || !S_ISDIR(st.st_mode))
+		return core_err_set(err, CORE_EIO, "spool '%s' is not a directory",
+				    cfg->dir);
+	if (st.st_uid != geteuid())
+		return core_err_set(err, CORE_EINVAL,
+				    "spool '%s' belongs to another user", cfg->dir);
+	if (st.st_mode & 077)
+		return core_err_set(err, CORE_EINVAL,
+				    "spool '%s' is accessible to others (mode %03o); "
+				    "run: chmod 700 '%s'",
+				    cfg->dir, (unsigned)(st.st_mode & 0777), cfg->dir);
+	s = calloc(1, sizeof(*s));
+	if (!s || !(s->dir = strdup(cfg->dir))) {
+		free(s);
+		return core_err_set(err, CORE_ENOMEM, "out of memory");
+	}
+	s->max_bytes = cfg->max_bytes;
+	pthread_mutex_init(&s->lock, NULL);
+	*out = s;
+	return CORE_OK;
+}
+
+void spool_close(struct spool *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_destroy(&s->lock);
+	free(s->dir);
+	free(s);
+}
+
+const char *spool_dir(const struct spool *s)
+{
+	return s->dir;
+}
+
+enum core_rc spool_create(struct spool *s, const char *tag, char **path, int *fd,
+			  struct core_err *err)
+{
+	uint8_t rnd[8];
+	char name[4096];
+	int i, f;
+
+	*path = NULL;
+	*fd = -1;
+	for (i = 0; i < 8; i++) {
+		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+			return core_err_set(err, CORE_EIO, "getrandom failed");
+		snprintf(name, sizeof(name), "%s/%s-%02x%02x%02x%02x%02x%02x%02x%02x",
+			 s->dir, tag, rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5],
+			 rnd[6], rnd[7]);
+		f = open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (f >= 0) {
+			*path = strdup(name);
+			if (!*path) {
+				close(f);
+				unlink(name);
+				return core_err_set(err, CORE_ENOMEM, "out of memory");
+			}
+			*fd = f;
+			return CORE_OK;
+		}
+		if (errno != EEXIST)
+			break;
+	}
+	return core_err_set(err, errno == ENOSPC ? CORE_ENOSPC : CORE_EIO,
+			    "cannot create a spool file in '%s': %s", s->dir,
+			    strerror(errno));
+}
+
+enum core_rc spool_reserve(struct spool *s, uint64_t n, struct core_err *err)
+{
+	enum core_rc rc = CORE_OK;
+	uint64_t used;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->max_bytes && s->used + n > s->max_bytes)
+		rc = CORE_ENOSPC;
+	else
+		s->used += n;
+	used = s->used;
+	pthread_mutex_unlock(&s->lock);
+	if (rc)
+		return core_err_set(err, rc,
+				    "the spool is full (%llu of %llu bytes used by "
+				    "submissions and receipts): remove receipts from "
+				    "submit/ or mount with a larger -o spool_size=",
+				    (unsigned long long)used,
+				    (unsigned long long)s->max_bytes);
+	return CORE_OK;
+}
+
+void spool_unreserve(struct spool *s, uint64_t n)
+{
+	pthread_mutex_lock(&s->lock);
+	s->used = n > s->used ? 0 : s->used - n;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void spool_remove(struct spool *s, const char *path, uint64_t bytes)
+{
+	if (path)
+		unlink(path);
+	spool_unreserve(s, bytes);
+}
+
+uint64_t spool_used(struct spool *s)
+{
+	uint64_t u;
+
+	pthread_mutex_lock(&s->lock);
+	u = s->used;
+	pthread_mutex_unlock(&s->lock);
+	return u;
+}

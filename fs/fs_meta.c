@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: MIT */
+/* fs_meta.c: .batchfs/: version, effective configuration, stats and recent errors. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <fuse.h>
+
+#include "bfs.h"
+#include "config.h"
+
+static const char *const meta_files[] = { "version", "config", "stats", "errors",
+					   NULL };
+
+static int meta_render(struct bfs *b, const char *name, struct buf *out)
+{
+	enum core_rc rc = CORE_EINVAL;
+
+	if (!strcmp(name, "version")) {
+		rc = buf_printf(out, "batchfs %s\nlibfuse %d\n%s\n", PACKAGE_VERSION,
+				fuse_version(), curl_version());
+	} else if (!strcmp(name, "config")) {
+		rc = buf_addstr(out, b->cfg.summary ? b->cfg.summary : "");
+	} else if (!strcmp(name, "errors")) {
+		rc = errlog_render(b->errors, out);
+	} else if (!strcmp(name, "stats")) {
+		struct api_stats as;
+		struct cache_stats cs;
+		struct dlcache_stats ds;
+		int i;
+
+		api_client_stats(b->api, &as);
+		cache_stats(b->cache, &cs);
+		dlcache_stats(b->dl, &ds);
+		rc = CORE_OK;
+		for (i = 0; i < API_OP_COUNT && !rc; i++)
+			rc = buf_printf(out, "api_calls.%s %llu\n",
+					api_op_name((enum api_op)i),
+					(unsigned long long)as.calls[i]);
+		if (!rc)
+			rc = buf_printf(out,
+					"http_requests %llu\nhttp_retries %llu\n"
+					"http_failures %llu\nhttp_connects %llu\n"
+					"http_reconciled %llu\nbytes_up %llu\nbytes_down %llu\n"
+					"cache_hits %llu\ncache_misses %llu\n"
+					"cache_list_refreshes %llu\n"
+					"download_hits %llu\ndownload_misses %llu\n"
+					"downloads %llu\ndownload_failures %llu\n"
+					"download_cached_bytes %llu\nspool_bytes %llu\n",
+					(unsigned long long)as.http.requests,
+					(unsigned long long)as.http.retries,
+					(unsigned long long)as.http.failures,
+					(unsigned long long)as.http.connects,
+					(unsigned long long)as.http.reconciled,
+					(unsigned long long)as.http.bytes_up,
+					(unsigned long long)as.http.bytes_down,
+					(unsigned long long)cs.hits,
+					(unsigned long long)cs.misses,
+					(unsigned long long)cs.list_refreshes,
+					(unsigned long long)ds.hits,
+					(unsigned long long)ds.misses,
+					(unsigned long long)ds.downloads,
+					(unsigned long long)ds.failures,
+					(unsigned long long)ds.bytes_cached,
+					(unsigned long long)spool_used(b->spool));
+	}
+	return bfs_errno(rc);
+}
+
+int meta_getattr(struct bfs *b, const struct bfs_path *p, struct stat *st)
+{
+	struct buf text = BUF_INIT(0);
+	int ret;
+
+	if (p->kind == NODE_META) {
+		bfs_stat_dir(st, b->started);
+		return 0;
+	}
+	ret = meta_render(b, p->name, &text);
+	if (!ret)
+		bfs_stat_file(st, 0444, (off_t)text.len, b->started);
+	buf_release(&text);
+	return ret == -EINVAL ? -ENOENT : ret;
+}
+
+int meta_readdir(struct bfs *b, bfs_fill_fn fill, void *ctx)
+{
+	int i;
+
+	(void)b;
+	for (i = 0; meta_files[i]; i++)
+		if (fill(ctx, meta_files[i], NULL))
+			break;
+	return 0;
+}
+
+int meta_open(struct bfs *b, const struct bfs_path *p, struct fuse_file_info *fi)
+{
+	struct buf text = BUF_INIT(0);
+	int ret;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY)
+		return -EACCES;
+	ret = meta_render(b, p->name, &text);
+	if (ret) {
+		buf_release(&text);
+		return ret == -EINVAL ? -ENOENT : ret;
+	}
+	return snapshot_open(fi, &text);
+}

@@ -301,11 +301,12 @@ out_fuse:
 	fuse_destroy(fuse);
 out_page:
 	batch_page_release(&page);
+	/* Drop boxes first: their submissions hold spool files. */
+	if (b.deps)
+		strmap_free(b.deps);
 	cache_free(b.cache);
 	dlcache_free(b.dl);
 	spool_close(b.spool);
-	if (b.deps)
-		strmap_free(b.deps);
 	errlog_free(b.errors);
 	free(b.cfg.summary);
 	free(spool);

@@ -48,12 +48,14 @@
 
 #include "validate.h"
 
-#define JV_OUT_CHUNK  ((size_t)64 * 1024) /* rewritten lines gathered per emit */
-#define JV_LB_KEEP    ((size_t)1 << 20)	  /* v->lb larger than this is freed after its line */
-#define JV_SET_MIN    1024
-#define JV_SHOW	      64 /* source bytes of a user string shown in a message */
+/* Rewritten lines are gathered up to this size per emit. */
+#define JV_OUT_CHUNK ((size_t)64 * 1024)
+/* A line buffer larger than this is freed after its line. */
+#define JV_LB_KEEP ((size_t)1 << 20)
+#define JV_SET_MIN 1024
+#define JV_SHOW 64 /* source bytes of a user string shown in a message */
 
-static const unsigned char utf8_bom[3] = { 0xEF, 0xBB, 0xBF };
+static const unsigned char utf8_bom[3] = {0xEF, 0xBB, 0xBF};
 
 static const char *const code_names[JV_CODE_COUNT] = {
 	[JV_INVALID_JSON_LINE] = "invalid_json_line",
@@ -67,18 +69,29 @@ static const char *const code_names[JV_CODE_COUNT] = {
 
 /* The endpoints the Batch API accepts in an input line's "url". */
 static const char *const batch_urls[] = {
-	"/v1/chat/completions", "/chat/completions", "/v1/responses", "/responses",
-	"/v1/embeddings",	"/embeddings",	     "/v1/completions", "/completions",
+	"/v1/chat/completions", "/chat/completions", "/v1/responses",
+	"/responses",		"/v1/embeddings",    "/embeddings",
+	"/v1/completions",	"/completions",
 };
 
 static const char empty_file_msg[] =
-	"The input file is empty. Please ensure that the batch contains at least one request.";
+	"The input file is empty. Please ensure that the batch contains at "
+	"least one request.";
 
-enum jtype { JT_NONE, JT_OBJECT, JT_ARRAY, JT_STRING, JT_NUMBER, JT_BOOL, JT_NULL };
+enum jtype {
+	JT_NONE,
+	JT_OBJECT,
+	JT_ARRAY,
+	JT_STRING,
+	JT_NUMBER,
+	JT_BOOL,
+	JT_NULL
+};
 
 static const char *const jtype_names[] = {
-	[JT_NONE] = "nothing", [JT_OBJECT] = "an object", [JT_ARRAY] = "an array",
-	[JT_STRING] = "a string", [JT_NUMBER] = "a number", [JT_BOOL] = "a boolean",
+	[JT_NONE] = "nothing",	  [JT_OBJECT] = "an object",
+	[JT_ARRAY] = "an array",  [JT_STRING] = "a string",
+	[JT_NUMBER] = "a number", [JT_BOOL] = "a boolean",
 	[JT_NULL] = "null",
 };
 
@@ -87,36 +100,37 @@ enum field { F_CUSTOM_ID, F_METHOD, F_URL, F_BODY, F_MODEL, F_COUNT };
 
 struct jfield {
 	bool seen;
-	bool esc;	 /* a string containing escapes */
+	bool esc; /* a string containing escapes */
 	enum jtype type;
-	size_t start;	 /* string: first byte after '"'; container: its '{' or '[' */
-	size_t end;	 /* string: its closing '"' */
+	/* String: the first byte after '"'; container: its '{' or '['. */
+	size_t start;
+	size_t end; /* string: its closing '"' */
 };
 
 struct scan {
 	struct jfield f[F_COUNT];
-	enum jtype top;	    /* type of the line's value */
-	bool body_members;  /* the body object has at least one member */
-	char msg[200];	    /* why scan_line() failed */
+	enum jtype top;	   /* type of the line's value */
+	bool body_members; /* the body object has at least one member */
+	char msg[200];	   /* why scan_line() failed */
 };
 
 /* custom_id hashes (0 = empty slot) and the line each first appeared on. */
 struct idset {
 	uint64_t *hash;
-	uint32_t *line;	 /* 0 when the line number does not fit */
-	size_t cap;	 /* power of two, or 0 */
+	uint32_t *line; /* 0 when the line number does not fit */
+	size_t cap;	/* power of two, or 0 */
 	size_t count;
 };
 
 struct jv {
 	jv_emit_fn emit;
 	void *emit_ctx;
-	char *dep;	   /* deployment, raw */
+	char *dep; /* deployment, raw */
 	size_t dep_len;
-	char *ins;	   /* "\"model\": \"<dep JSON-escaped>\", " */
-	size_t ins_len;	   /* with the trailing ", " */
-	size_t ins_empty;  /* without it, for an empty body */
-	char *model;	   /* decoded body.model of the current line */
+	char *ins;	  /* "\"model\": \"<dep JSON-escaped>\", " */
+	size_t ins_len;	  /* with the trailing ", " */
+	size_t ins_empty; /* without it, for an empty body */
+	char *model;	  /* decoded body.model of the current line */
 	size_t model_cap;
 	uint64_t max_requests;
 	uint64_t max_bytes;
@@ -127,24 +141,24 @@ struct jv {
 	struct jv_error *errs;
 	size_t errs_cap;
 
-	uint64_t line;		/* number of the line being read, 1-based */
-	unsigned bom_held;	/* BOM bytes matched while undecided */
+	uint64_t line;	   /* number of the line being read, 1-based */
+	unsigned bom_held; /* BOM bytes matched while undecided */
 	bool bom_decided;
 	bool bom_dropped;
-	bool skipping;		/* inside an over-long line: pass bytes until '\n' */
+	bool skipping; /* inside an over-long line: pass bytes until '\n' */
 	bool finished;
 	bool too_many_said;
-	enum core_rc stopped;	/* non-OK: the emit callback or OOM stopped us */
-	uint64_t blank_first;	/* a run of blank lines not judged yet */
+	enum core_rc stopped; /* non-OK: the emit callback or OOM stopped us */
+	uint64_t blank_first; /* a run of blank lines not judged yet */
 	uint64_t blank_count;
-	uint64_t url_line;	/* the line that set rep.url */
+	uint64_t url_line; /* the line that set rep.url */
 
-	char *lb;		/* the current line, when cut by a chunk end */
+	char *lb; /* the current line, when cut by a chunk end */
 	size_t lb_len;
 	size_t lb_cap;
-	char *ob;		/* rewritten lines waiting, JV_OUT_CHUNK bytes */
+	char *ob; /* rewritten lines waiting, JV_OUT_CHUNK bytes */
 	size_t ob_len;
-	const char *span;	/* the caller's unchanged bytes not emitted yet */
+	const char *span; /* the caller's unchanged bytes not emitted yet */
 	size_t span_len;
 
 	struct idset ids;
@@ -157,7 +171,7 @@ const char *jv_code_name(enum jv_code c)
 	return code_names[c];
 }
 
-/* --- UTF-8 and display ---------------------------------------------------- */
+/* --- UTF-8 and display --- */
 
 /* Length of the strict UTF-8 sequence at s (RFC 3629: no overlongs, no
  * surrogates, nothing past U+10FFFF), or 0 when it is invalid. */
@@ -227,15 +241,8 @@ static const char *show(char *dst, size_t dstsz, const char *s, size_t len,
 
 	while (i < len && i < JV_SHOW) {
 		k = u[i] < 0x80 ? 1 : utf8_len(u + i, len - i);
-		if (k == 1 && (u[i] < 0x20 || u[i] == 0x7F || u[i] == '\\')) {
-			if (o + 4 + 4 > dstsz)
-				break;
-			snprintf(dst + o, dstsz - o, "\\x%02x", u[i]);
-			o += 4;
-			i++;
-			continue;
-		}
-		if (k == 0) {
+		if (k == 0 ||
+		    (k == 1 && (u[i] < 0x20 || u[i] == 0x7F || u[i] == '\\'))) {
 			if (o + 4 + 4 > dstsz)
 				break;
 			snprintf(dst + o, dstsz - o, "\\x%02x", u[i]);
@@ -257,10 +264,11 @@ static const char *show(char *dst, size_t dstsz, const char *s, size_t len,
 	return dst;
 }
 
-/* --- the report ------------------------------------------------------------ */
+/* --- the report --- */
 
 static void add_error(struct jv *v, enum jv_code code, uint64_t line,
-		      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+		      const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 static void add_error(struct jv *v, enum jv_code code, uint64_t line,
 		      const char *fmt, ...)
@@ -302,12 +310,13 @@ static void flush_blanks(struct jv *v)
 			break;
 		}
 		add_error(v, JV_INVALID_JSON_LINE, v->blank_first + i,
-			  "line is blank; only the last lines of a file may be blank");
+			  "line is blank; only the last lines of a file may be "
+			  "blank");
 	}
 	v->blank_count = 0;
 }
 
-/* Counts a non-blank line; says too_many_tasks on the first one past the limit. */
+/* Counts a request line; too_many_tasks on the first one past the limit. */
 static void count_request(struct jv *v)
 {
 	v->rep.requests++;
@@ -321,7 +330,7 @@ static void count_request(struct jv *v)
 	}
 }
 
-/* --- custom_id set ----------------------------------------------------------- */
+/* --- custom_id set --- */
 
 static enum core_rc ids_grow(struct idset *s)
 {
@@ -355,8 +364,8 @@ static enum core_rc ids_grow(struct idset *s)
  * Looks h up. Found: *dup = true, *first = its line (0 if unknown).
  * Otherwise adds it with `line` when add is set.
  */
-static enum core_rc ids_check(struct idset *s, uint64_t h, uint64_t line, bool add,
-			      bool *dup, uint64_t *first)
+static enum core_rc ids_check(struct idset *s, uint64_t h, uint64_t line,
+			      bool add, bool *dup, uint64_t *first)
 {
 	size_t j;
 	enum core_rc rc;
@@ -391,7 +400,7 @@ static enum core_rc ids_check(struct idset *s, uint64_t h, uint64_t line, bool a
 	return CORE_OK;
 }
 
-/* --- the line scanner ------------------------------------------------------ */
+/* --- the line scanner --- */
 
 static bool is_ws(unsigned char c)
 {
@@ -426,7 +435,8 @@ static bool fail(struct scan *sc, const unsigned char *s, size_t n,
 
 	if (bad < n) {
 		snprintf(sc->msg, sizeof(sc->msg),
-			 "not valid UTF-8 (byte 0x%02x at column %zu)", s[bad], bad + 1);
+			 "not valid UTF-8 (byte 0x%02x at column %zu)", s[bad],
+			 bad + 1);
 		return false;
 	}
 	k = snprintf(sc->msg, sizeof(sc->msg), "not valid JSON: ");
@@ -441,12 +451,11 @@ static bool fail_at(struct scan *sc, const unsigned char *s, size_t n, size_t i)
 	if (s[i] == 0)
 		return fail(sc, s, n, "NUL byte at column %zu", i + 1);
 	if (s[i] > 0x20 && s[i] < 0x7F)
-		return fail(sc, s, n, "unexpected '%c' at column %zu", s[i], i + 1);
-	return fail(sc, s, n, "unexpected byte 0x%02x at column %zu", s[i], i + 1);
+		return fail(sc, s, n, "unexpected '%c' at column %zu", s[i],
+			    i + 1);
+	return fail(sc, s, n, "unexpected byte 0x%02x at column %zu", s[i],
+		    i + 1);
 }
-
-#define ONES  0x0101010101010101ULL
-#define HIGHS 0x8080808080808080ULL
 
 /*
  * Skips plain string bytes from s[i]: returns the index of the first '"',
@@ -465,7 +474,8 @@ static inline size_t skip_plain(const unsigned char *s, size_t n, size_t i)
 
 	while (n - i >= 16) {
 		x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
-		m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, q), _mm_cmpeq_epi8(x, b)),
+		m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, q),
+					      _mm_cmpeq_epi8(x, b)),
 				 _mm_cmplt_epi8(x, sp));
 		mask = _mm_movemask_epi8(m);
 		if (mask)
@@ -475,6 +485,9 @@ static inline size_t skip_plain(const unsigned char *s, size_t n, size_t i)
 	return i;
 }
 #else
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
 static inline size_t skip_plain(const unsigned char *s, size_t n, size_t i)
 {
 	uint64_t w, q, b;
@@ -483,8 +496,10 @@ static inline size_t skip_plain(const unsigned char *s, size_t n, size_t i)
 		memcpy(&w, s + i, 8);
 		q = w ^ (ONES * '"');
 		b = w ^ (ONES * '\\');
-		/* zero-byte tests for '"' and '\\', borrow test for < 0x20, high bits */
-		if ((((q - ONES) & ~q) | ((b - ONES) & ~b) | (w - ONES * 0x20) | w) & HIGHS)
+		/* Zero-byte tests for '"' and '\\', a borrow test for < 0x20,
+		 * and the high bits. */
+		q = ((q - ONES) & ~q) | ((b - ONES) & ~b);
+		if ((q | (w - ONES * 0x20) | w) & HIGHS)
 			break;
 		i += 8;
 	}
@@ -492,7 +507,7 @@ static inline size_t skip_plain(const unsigned char *s, size_t n, size_t i)
 }
 #endif
 
-/* s[*pi] is the byte after an opening '"'. On success *pi is the closing '"'. */
+/* s[*pi] follows an opening '"'. On success *pi is at the closing '"'. */
 static bool scan_string(const unsigned char *s, size_t n, size_t *pi, bool *esc,
 			struct scan *sc)
 {
@@ -503,7 +518,9 @@ static bool scan_string(const unsigned char *s, size_t n, size_t *pi, bool *esc,
 	for (;;) {
 		i = skip_plain(s, n, i);
 		if (i >= n)
-			return fail(sc, s, n, "a string is not closed before the end of the line");
+			return fail(sc, s, n,
+				    "a string is not closed before the end of "
+				    "the line");
 		c = s[i];
 		if (c == '"') {
 			*pi = i;
@@ -512,28 +529,45 @@ static bool scan_string(const unsigned char *s, size_t n, size_t *pi, bool *esc,
 		if (c == '\\') {
 			*esc = true;
 			if (i + 1 >= n)
-				return fail(sc, s, n, "a string is not closed before the end of the line");
+				return fail(sc, s, n,
+					    "a string is not closed before the "
+					    "end of the line");
 			switch (s[i + 1]) {
-			case '"': case '\\': case '/': case 'b':
-			case 'f': case 'n': case 'r': case 't':
+			case '"':
+			case '\\':
+			case '/':
+			case 'b':
+			case 'f':
+			case 'n':
+			case 'r':
+			case 't':
 				i += 2;
 				break;
 			case 'u':
-				if (n - i < 6 || hexval(s[i + 2]) < 0 || hexval(s[i + 3]) < 0 ||
-				    hexval(s[i + 4]) < 0 || hexval(s[i + 5]) < 0)
-					return fail(sc, s, n, "invalid \\u escape at column %zu", i + 1);
+				if (n - i < 6 || hexval(s[i + 2]) < 0 ||
+				    hexval(s[i + 3]) < 0 ||
+				    hexval(s[i + 4]) < 0 ||
+				    hexval(s[i + 5]) < 0)
+					return fail(sc, s, n,
+						    "invalid \\u escape at "
+						    "column %zu",
+						    i + 1);
 				i += 6;
 				break;
 			default:
-				return fail(sc, s, n, "invalid escape at column %zu", i + 1);
+				return fail(sc, s, n,
+					    "invalid escape at column %zu",
+					    i + 1);
 			}
 			continue;
 		}
 		if (c < 0x20) {
 			if (c == 0)
-				return fail(sc, s, n, "NUL byte at column %zu", i + 1);
+				return fail(sc, s, n, "NUL byte at column %zu",
+					    i + 1);
 			return fail(sc, s, n,
-				    "unescaped control character 0x%02x in a string at column %zu",
+				    "unescaped control character 0x%02x in a "
+				    "string at column %zu",
 				    c, i + 1);
 		}
 		if (c < 0x80) {
@@ -542,7 +576,8 @@ static bool scan_string(const unsigned char *s, size_t n, size_t *pi, bool *esc,
 		}
 		k = utf8_len(s + i, n - i);
 		if (!k)
-			return fail(sc, s, n, "invalid UTF-8 at column %zu", i + 1);
+			return fail(sc, s, n, "invalid UTF-8 at column %zu",
+				    i + 1);
 		i += k;
 	}
 }
@@ -613,14 +648,61 @@ static unsigned long hex4(const unsigned char *s)
 }
 
 #define FNV_OFFSET 0xcbf29ce484222325ULL
-#define FNV_PRIME  0x100000001b3ULL
+#define FNV_PRIME 0x100000001b3ULL
+
+/*
+ * Decodes the escape at r[*pi] (r[*pi] == '\\', already validated) into
+ * o; returns the number of bytes and moves *pi past the escape. A
+ * surrogate pair becomes one code point; a lone surrogate decodes to its
+ * 3-byte (WTF-8) form, so different escapes never decode alike.
+ */
+static size_t decode_escape(const unsigned char *r, size_t n, size_t *pi,
+			    unsigned char *o)
+{
+	size_t i = *pi;
+	unsigned long cp, lo;
+
+	*pi = i + 2;
+	switch (r[i + 1]) {
+	case 'b':
+		o[0] = '\b';
+		return 1;
+	case 'f':
+		o[0] = '\f';
+		return 1;
+	case 'n':
+		o[0] = '\n';
+		return 1;
+	case 'r':
+		o[0] = '\r';
+		return 1;
+	case 't':
+		o[0] = '\t';
+		return 1;
+	case 'u':
+		break;
+	default: /* '"', '\\', '/' */
+		o[0] = r[i + 1];
+		return 1;
+	}
+	cp = hex4(r + i + 2);
+	*pi = i + 6;
+	if (cp >= 0xD800 && cp <= 0xDBFF && n - i >= 12 && r[i + 6] == '\\' &&
+	    r[i + 7] == 'u') {
+		lo = hex4(r + i + 8);
+		if (lo >= 0xDC00 && lo <= 0xDFFF) {
+			cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+			*pi = i + 12;
+		}
+	}
+	return utf8_put(o, cp);
+}
 
 /*
  * Decodes the content r[0..n) of a string scan_string() accepted. Writes
  * the first cap decoded bytes to out, returns the decoded length, and, when
  * hash is set, a 64-bit hash of all decoded bytes (FNV-1a, length mixed in,
- * murmur3 finaliser). A lone surrogate escape decodes to its 3-byte
- * (WTF-8) form, so different escapes never decode alike.
+ * murmur3 finaliser).
  */
 static size_t jstr_decode(const unsigned char *r, size_t n, bool esc, char *out,
 			  size_t cap, uint64_t *hash)
@@ -628,7 +710,6 @@ static size_t jstr_decode(const unsigned char *r, size_t n, bool esc, char *out,
 	unsigned char tmp[4];
 	uint64_t h = FNV_OFFSET;
 	size_t i = 0, len = 0, k, j;
-	unsigned long cp, lo;
 
 	if (!esc) {
 		memcpy(out, r, n < cap ? n : cap);
@@ -636,42 +717,18 @@ static size_t jstr_decode(const unsigned char *r, size_t n, bool esc, char *out,
 		if (hash)
 			for (i = 0; i < n; i++)
 				h = (h ^ r[i]) * FNV_PRIME;
-	} else {
-		while (i < n) {
-			if (r[i] != '\\') {
-				tmp[0] = r[i++];
-				k = 1;
-			} else {
-				k = 1;
-				switch (r[i + 1]) {
-				case 'b': tmp[0] = '\b'; break;
-				case 'f': tmp[0] = '\f'; break;
-				case 'n': tmp[0] = '\n'; break;
-				case 'r': tmp[0] = '\r'; break;
-				case 't': tmp[0] = '\t'; break;
-				case 'u':
-					cp = hex4(r + i + 2);
-					i += 4;
-					if (cp >= 0xD800 && cp <= 0xDBFF && n - i >= 8 &&
-					    r[i + 2] == '\\' && r[i + 3] == 'u') {
-						lo = hex4(r + i + 4);
-						if (lo >= 0xDC00 && lo <= 0xDFFF) {
-							cp = 0x10000 + ((cp - 0xD800) << 10) +
-							     (lo - 0xDC00);
-							i += 6;
-						}
-					}
-					k = utf8_put(tmp, cp);
-					break;
-				default: tmp[0] = r[i + 1]; break;
-				}
-				i += 2;
-			}
-			for (j = 0; j < k; j++, len++) {
-				if (len < cap)
-					out[len] = (char)tmp[j];
-				h = (h ^ tmp[j]) * FNV_PRIME;
-			}
+	}
+	while (esc && i < n) {
+		if (r[i] != '\\') {
+			tmp[0] = r[i++];
+			k = 1;
+		} else {
+			k = decode_escape(r, n, &i, tmp);
+		}
+		for (j = 0; j < k; j++, len++) {
+			if (len < cap)
+				out[len] = (char)tmp[j];
+			h = (h ^ tmp[j]) * FNV_PRIME;
 		}
 	}
 	if (hash) {
@@ -737,7 +794,9 @@ static bool scan_line(const unsigned char *s, size_t n, struct scan *sc)
 		if (i == n) {
 			if (st == S_AFTER && depth == 0)
 				return true;
-			return fail(sc, s, n, "the line ends before the JSON value is complete");
+			return fail(sc, s, n,
+				    "the line ends before the JSON value is "
+				    "complete");
 		}
 		c = s[i];
 		switch (st) {
@@ -746,9 +805,11 @@ static bool scan_line(const unsigned char *s, size_t n, struct scan *sc)
 				return fail_at(sc, s, n, i);
 			if (depth == 0)
 				return fail(sc, s, n,
-					    "unexpected data after the JSON value at column %zu",
+					    "unexpected data after the JSON "
+					    "value at column %zu",
 					    i + 1);
-			in_obj = stack[(depth - 1) / 8] & (1u << ((depth - 1) % 8));
+			in_obj = stack[(depth - 1) / 8] &
+				 (1u << ((depth - 1) % 8));
 			if (c == ',') {
 				st = in_obj ? S_KEY : S_VALUE;
 				i++;
@@ -772,11 +833,13 @@ static bool scan_line(const unsigned char *s, size_t n, struct scan *sc)
 				field = top_key(s + start, i - start, esc);
 			} else if (body_depth && depth == body_depth) {
 				sc->body_members = true;
-				if (key_is(s + start, i - start, esc, "model", 5))
+				if (key_is(s + start, i - start, esc, "model",
+					   5))
 					field = F_MODEL;
 			}
+			/* Of duplicate keys the first wins, as in cJSON. */
 			if (field >= 0 && sc->f[field].seen)
-				field = -1; /* the first of duplicate keys wins */
+				field = -1;
 			i++;
 			st = S_COLON;
 			continue;
@@ -802,12 +865,16 @@ static bool scan_line(const unsigned char *s, size_t n, struct scan *sc)
 		case '{':
 		case '[':
 			if (depth == JV_MAX_DEPTH)
-				return fail(sc, s, n, "nested deeper than %d levels at column %zu",
+				return fail(sc, s, n,
+					    "nested deeper than %d levels at "
+					    "column %zu",
 					    JV_MAX_DEPTH, i + 1);
 			if (c == '{')
-				stack[depth / 8] |= (unsigned char)(1u << (depth % 8));
+				stack[depth / 8] |=
+					(unsigned char)(1u << (depth % 8));
 			else
-				stack[depth / 8] &= (unsigned char)~(1u << (depth % 8));
+				stack[depth / 8] &=
+					(unsigned char)~(1u << (depth % 8));
 			depth++;
 			if (c == '{' && field == F_BODY)
 				body_depth = depth;
@@ -826,7 +893,9 @@ static bool scan_line(const unsigned char *s, size_t n, struct scan *sc)
 		case 't':
 		case 'f':
 		case 'n': {
-			const char *lit = c == 't' ? "true" : c == 'f' ? "false" : "null";
+			const char *lit = c == 't'   ? "true"
+					  : c == 'f' ? "false"
+						     : "null";
 			size_t ll = strlen(lit);
 
 			if (n - i < ll || memcmp(s + i, lit, ll))
@@ -840,7 +909,9 @@ static bool scan_line(const unsigned char *s, size_t n, struct scan *sc)
 			if (c != '-' && !is_digit(c))
 				return fail_at(sc, s, n, i);
 			if (!scan_number(s, n, &i))
-				return fail(sc, s, n, "malformed number at column %zu", start + 1);
+				return fail(sc, s, n,
+					    "malformed number at column %zu",
+					    start + 1);
 			type = JT_NUMBER;
 			st = S_AFTER;
 			break;
@@ -858,7 +929,7 @@ static bool scan_line(const unsigned char *s, size_t n, struct scan *sc)
 			field = -1;
 		}
 		continue;
-close:
+	close:
 		depth--;
 		if (body_depth && depth < body_depth)
 			body_depth = 0;
@@ -867,7 +938,7 @@ close:
 	}
 }
 
-/* --- per-line checks -------------------------------------------------------- */
+/* --- per-line checks --- */
 
 static bool is_blank(const char *p, size_t n)
 {
@@ -884,7 +955,8 @@ static bool is_batch_url(const char *u, size_t len)
 	size_t i;
 
 	for (i = 0; i < sizeof(batch_urls) / sizeof(batch_urls[0]); i++)
-		if (strlen(batch_urls[i]) == len && !memcmp(batch_urls[i], u, len))
+		if (strlen(batch_urls[i]) == len &&
+		    !memcmp(batch_urls[i], u, len))
 			return true;
 	return false;
 }
@@ -894,7 +966,8 @@ static void req_error(struct jv *v, const char *what, const struct jfield *f)
 	if (!f->seen)
 		add_error(v, JV_INVALID_REQUEST, v->line, "missing %s", what);
 	else
-		add_error(v, JV_INVALID_REQUEST, v->line, "%s must be %s, not %s", what,
+		add_error(v, JV_INVALID_REQUEST, v->line,
+			  "%s must be %s, not %s", what,
 			  !strcmp(what, "body") ? "a JSON object" : "a string",
 			  jtype_names[f->type]);
 }
@@ -904,8 +977,8 @@ static void req_error(struct jv *v, const char *what, const struct jfield *f)
  * if any. *insert: the line is valid and its body has no model; *at is
  * where the model goes and *empty whether the body has no member.
  */
-static enum core_rc check_line(struct jv *v, const char *p, size_t n, bool *insert,
-			       size_t *at, bool *empty)
+static enum core_rc check_line(struct jv *v, const char *p, size_t n,
+			       bool *insert, size_t *at, bool *empty)
 {
 	const unsigned char *s = (const unsigned char *)p;
 	struct scan sc;
@@ -924,7 +997,8 @@ static enum core_rc check_line(struct jv *v, const char *p, size_t n, bool *inse
 	}
 	if (sc.top != JT_OBJECT) {
 		add_error(v, JV_INVALID_JSON_LINE, v->line,
-			  "the line is %s, not a JSON object", jtype_names[sc.top]);
+			  "the line is %s, not a JSON object",
+			  jtype_names[sc.top]);
 		return CORE_OK;
 	}
 
@@ -933,9 +1007,11 @@ static enum core_rc check_line(struct jv *v, const char *p, size_t n, bool *inse
 		req_error(v, "custom_id", f);
 		return CORE_OK;
 	}
-	len = jstr_decode(s + f->start, f->end - f->start, f->esc, id, sizeof(id), &h);
+	len = jstr_decode(s + f->start, f->end - f->start, f->esc, id,
+			  sizeof(id), &h);
 	if (!len) {
-		add_error(v, JV_INVALID_REQUEST, v->line, "custom_id must not be empty");
+		add_error(v, JV_INVALID_REQUEST, v->line,
+			  "custom_id must not be empty");
 		return CORE_OK;
 	}
 	add = !v->max_requests || v->rep.requests <= v->max_requests;
@@ -943,13 +1019,18 @@ static enum core_rc check_line(struct jv *v, const char *p, size_t n, bool *inse
 	if (rc)
 		return rc;
 	if (dup) {
-		show(a, sizeof(a), id, len < sizeof(id) ? len : sizeof(id), len);
+		show(a, sizeof(a), id, len < sizeof(id) ? len : sizeof(id),
+		     len);
 		if (first)
 			add_error(v, JV_DUPLICATE_CUSTOM_ID, v->line,
-				  "custom_id '%s' is already used on line %" PRIu64, a, first);
+				  "custom_id '%s' is already used on line "
+				  "%" PRIu64,
+				  a, first);
 		else
 			add_error(v, JV_DUPLICATE_CUSTOM_ID, v->line,
-				  "custom_id '%s' is already used on an earlier line", a);
+				  "custom_id '%s' is already used on an "
+				  "earlier line",
+				  a);
 		return CORE_OK;
 	}
 
@@ -961,7 +1042,8 @@ static enum core_rc check_line(struct jv *v, const char *p, size_t n, bool *inse
 	len = jstr_decode(s + f->start, f->end - f->start, f->esc, method,
 			  sizeof(method), NULL);
 	if (len != 4 || memcmp(method, "POST", 4)) {
-		show(a, sizeof(a), method, len < sizeof(method) ? len : sizeof(method), len);
+		show(a, sizeof(a), method,
+		     len < sizeof(method) ? len : sizeof(method), len);
 		add_error(v, JV_INVALID_REQUEST, v->line,
 			  "method must be \"POST\", not '%s'", a);
 		return CORE_OK;
@@ -975,8 +1057,10 @@ static enum core_rc check_line(struct jv *v, const char *p, size_t n, bool *inse
 	ulen = jstr_decode(s + f->start, f->end - f->start, f->esc, url,
 			   sizeof(url) - 1, NULL);
 	if (ulen >= sizeof(url) || !is_batch_url(url, ulen)) {
-		show(a, sizeof(a), url, ulen < sizeof(url) - 1 ? ulen : sizeof(url) - 1, ulen);
-		add_error(v, JV_URL_MISMATCH, v->line, "url '%s' is not a batch endpoint", a);
+		show(a, sizeof(a), url,
+		     ulen < sizeof(url) - 1 ? ulen : sizeof(url) - 1, ulen);
+		add_error(v, JV_URL_MISMATCH, v->line,
+			  "url '%s' is not a batch endpoint", a);
 		return CORE_OK;
 	}
 	url[ulen] = '\0';
@@ -985,8 +1069,8 @@ static enum core_rc check_line(struct jv *v, const char *p, size_t n, bool *inse
 		v->url_line = v->line;
 	} else if (strcmp(url, v->rep.url)) {
 		add_error(v, JV_URL_MISMATCH, v->line,
-			  "url '%s' differs from '%s' used since line %" PRIu64, url,
-			  v->rep.url, v->url_line);
+			  "url '%s' differs from '%s' used since line %" PRIu64,
+			  url, v->rep.url, v->url_line);
 		return CORE_OK;
 	}
 
@@ -1005,24 +1089,28 @@ static enum core_rc check_line(struct jv *v, const char *p, size_t n, bool *inse
 	}
 	if (f->type != JT_STRING) {
 		add_error(v, JV_INVALID_REQUEST, v->line,
-			  "body.model must be a string, not %s", jtype_names[f->type]);
+			  "body.model must be a string, not %s",
+			  jtype_names[f->type]);
 		return CORE_OK;
 	}
 	len = jstr_decode(s + f->start, f->end - f->start, f->esc, v->model,
 			  v->model_cap, NULL);
 	if (len != v->dep_len || memcmp(v->model, v->dep, len)) {
-		show(a, sizeof(a), v->model, len < v->model_cap ? len : v->model_cap, len);
+		show(a, sizeof(a), v->model,
+		     len < v->model_cap ? len : v->model_cap, len);
 		show(b, sizeof(b), v->dep, v->dep_len, v->dep_len);
 		add_error(v, JV_MODEL_MISMATCH, v->line,
-			  "the line names model '%s', this drop box is for deployment '%s'",
+			  "the line names model '%s', this drop box is for "
+			  "deployment '%s'",
 			  a, b);
 	}
 	return CORE_OK;
 }
 
-/* --- output ------------------------------------------------------------------- */
+/* --- output --- */
 
-static enum core_rc do_emit(struct jv *v, const char *p, size_t n, bool modified)
+static enum core_rc do_emit(struct jv *v, const char *p, size_t n,
+			    bool modified)
 {
 	enum core_rc rc;
 
@@ -1091,8 +1179,8 @@ static enum core_rc pass(struct jv *v, const char *p, size_t n, bool spannable)
 }
 
 /* Emits line p[0..n) with the model inserted at offset at. */
-static enum core_rc emit_inserted(struct jv *v, const char *p, size_t n, size_t at,
-				  bool empty)
+static enum core_rc emit_inserted(struct jv *v, const char *p, size_t n,
+				  size_t at, bool empty)
 {
 	size_t il = empty ? v->ins_empty : v->ins_len;
 	enum core_rc rc;
@@ -1128,7 +1216,7 @@ static enum core_rc emit_inserted(struct jv *v, const char *p, size_t n, size_t 
 	return rc;
 }
 
-/* --- the stream ----------------------------------------------------------- */
+/* --- the stream --- */
 
 /* The current line has just grown past max_line bytes. */
 static void too_long(struct jv *v)
@@ -1136,23 +1224,25 @@ static void too_long(struct jv *v)
 	flush_blanks(v);
 	count_request(v);
 	add_error(v, JV_INVALID_JSON_LINE, v->line,
-		  "line %" PRIu64 " is longer than %zu bytes", v->line, v->max_line);
+		  "line %" PRIu64 " is longer than %zu bytes", v->line,
+		  v->max_line);
 }
 
 /* A complete line p[0..len), its '\n' included when has_nl. */
-static enum core_rc line_done(struct jv *v, const char *p, size_t len, bool has_nl,
-			      bool spannable)
+static enum core_rc line_done(struct jv *v, const char *p, size_t len,
+			      bool has_nl, bool spannable)
 {
 	size_t n = len - (has_nl ? 1 : 0), at = 0;
 	bool insert = false, empty = false;
 	enum core_rc rc = CORE_OK;
 
-	if (is_blank(p, n)) {
-		/* Judged when the next request line arrives; ignored at the end. */
+	if (n > v->max_line) {
+		/* Checked first, as for a line that arrives in pieces. */
+		too_long(v);
+	} else if (is_blank(p, n)) {
+		/* Judged at the next request line; fine at the end. */
 		if (has_nl && !v->blank_count++)
 			v->blank_first = v->line;
-	} else if (n > v->max_line) {
-		too_long(v);
 	} else {
 		flush_blanks(v);
 		count_request(v);
@@ -1202,7 +1292,8 @@ static void lb_clear(struct jv *v)
 }
 
 /* Splits p[0..len) into lines. spannable: p is the caller's buffer. */
-static enum core_rc consume(struct jv *v, const char *p, size_t len, bool spannable)
+static enum core_rc consume(struct jv *v, const char *p, size_t len,
+			    bool spannable)
 {
 	const char *nl;
 	size_t take;
@@ -1225,7 +1316,7 @@ static enum core_rc consume(struct jv *v, const char *p, size_t len, bool spanna
 		}
 		take = nl ? (size_t)(nl - p) : len; /* without the '\n' */
 		if (nl && !v->lb_len && spannable) {
-			/* A whole line in the caller's buffer: checked in place. */
+			/* A whole line in the caller's buffer. */
 			rc = line_done(v, p, take + 1, true, true);
 			if (rc)
 				return rc;
@@ -1265,23 +1356,28 @@ static enum core_rc stop(struct jv *v, enum core_rc rc, struct core_err *err)
 	v->span_len = 0;
 	v->stopped = rc;
 	if (rc == CORE_ENOMEM)
-		return core_err_set(err, rc, "out of memory while validating the input");
-	return core_err_set(err, rc, "the output callback stopped the validation (%s)",
+		return core_err_set(err, rc,
+				    "out of memory while validating the input");
+	return core_err_set(err, rc,
+			    "the output callback stopped the validation (%s)",
 			    core_rc_str(rc));
 }
 
 static enum core_rc usable(const struct jv *v, struct core_err *err)
 {
 	if (v->stopped)
-		return core_err_set(err, v->stopped,
-				    "the validation was stopped by an earlier error (%s)",
-				    core_rc_str(v->stopped));
+		return core_err_set(
+			err, v->stopped,
+			"the validation was stopped by an earlier error (%s)",
+			core_rc_str(v->stopped));
 	if (v->finished)
-		return core_err_set(err, CORE_EINVAL, "the input was already finished");
+		return core_err_set(err, CORE_EINVAL,
+				    "the input was already finished");
 	return CORE_OK;
 }
 
-enum core_rc jv_feed(struct jv *v, const char *data, size_t len, struct core_err *err)
+enum core_rc jv_feed(struct jv *v, const char *data, size_t len,
+		     struct core_err *err)
 {
 	enum core_rc rc;
 
@@ -1290,7 +1386,8 @@ enum core_rc jv_feed(struct jv *v, const char *data, size_t len, struct core_err
 		return rc;
 	if (v->max_bytes && len > v->max_bytes - v->rep.bytes_in)
 		return core_err_set(err, CORE_ETOOBIG,
-				    "the input is larger than %" PRIu64 " bytes",
+				    "the input is larger than %" PRIu64
+				    " bytes",
 				    v->max_bytes);
 	v->rep.bytes_in += len;
 	if (!v->bom_decided) {
@@ -1306,7 +1403,8 @@ enum core_rc jv_feed(struct jv *v, const char *data, size_t len, struct core_err
 		} else if (len) {
 			/* Not a BOM after all: the bytes held are input. */
 			v->bom_decided = true;
-			rc = consume(v, (const char *)utf8_bom, v->bom_held, false);
+			rc = consume(v, (const char *)utf8_bom, v->bom_held,
+				     false);
 			if (rc)
 				return stop(v, rc, err);
 		} else {
@@ -1364,11 +1462,12 @@ enum core_rc jv_report_text(const struct jv *v, struct buf *out)
 	for (i = 0; i < v->rep.nerrors && !rc; i++) {
 		e = &v->rep.errors[i];
 		if (e->line)
-			rc = buf_printf(out, "line %" PRIu64 ": %s: %s\n", e->line,
-					jv_code_name(e->code), e->message);
-		else
-			rc = buf_printf(out, "file: %s: %s\n", jv_code_name(e->code),
+			rc = buf_printf(out, "line %" PRIu64 ": %s: %s\n",
+					e->line, jv_code_name(e->code),
 					e->message);
+		else
+			rc = buf_printf(out, "file: %s: %s\n",
+					jv_code_name(e->code), e->message);
 	}
 	if (!rc && v->rep.errors_total > v->rep.nerrors)
 		rc = buf_printf(out, "... and %" PRIu64 " more\n",
@@ -1379,7 +1478,8 @@ enum core_rc jv_report_text(const struct jv *v, struct buf *out)
 size_t jv_memory(const struct jv *v)
 {
 	return sizeof(*v) + v->dep_len + 1 + v->ins_len + 1 + v->model_cap +
-	       v->errs_cap * sizeof(*v->errs) + v->lb_cap + (v->ob ? JV_OUT_CHUNK : 0) +
+	       v->errs_cap * sizeof(*v->errs) + v->lb_cap +
+	       (v->ob ? JV_OUT_CHUNK : 0) +
 	       v->ids.cap * (sizeof(*v->ids.hash) + sizeof(*v->ids.line));
 }
 
@@ -1415,18 +1515,20 @@ static char *make_insertion(const char *d, size_t len, size_t *outlen)
 	return o;
 }
 
-enum core_rc jv_new(const struct jv_config *cfg, jv_emit_fn emit, void *emit_ctx,
-		    struct jv **out, struct core_err *err)
+enum core_rc jv_new(const struct jv_config *cfg, jv_emit_fn emit,
+		    void *emit_ctx, struct jv **out, struct core_err *err)
 {
 	struct jv *v;
 	size_t dl;
 
 	*out = NULL;
 	if (!cfg || !emit || !cfg->deployment || !cfg->deployment[0])
-		return core_err_set(err, CORE_EINVAL, "a deployment name is required");
+		return core_err_set(err, CORE_EINVAL,
+				    "a deployment name is required");
 	dl = strlen(cfg->deployment);
 	if (utf8_first_invalid((const unsigned char *)cfg->deployment, dl) < dl)
-		return core_err_set(err, CORE_EINVAL, "the deployment name is not valid UTF-8");
+		return core_err_set(err, CORE_EINVAL,
+				    "the deployment name is not valid UTF-8");
 	v = calloc(1, sizeof(*v));
 	if (!v)
 		return core_err_set(err, CORE_ENOMEM, "out of memory");
@@ -1444,10 +1546,12 @@ enum core_rc jv_new(const struct jv_config *cfg, jv_emit_fn emit, void *emit_ctx
 	}
 	v->max_requests = cfg->max_requests;
 	v->max_bytes = cfg->max_bytes;
-	v->max_line = cfg->max_line_bytes ? cfg->max_line_bytes : JV_DEFAULT_MAX_LINE;
+	v->max_line =
+		cfg->max_line_bytes ? cfg->max_line_bytes : JV_DEFAULT_MAX_LINE;
 	if (v->max_line > SIZE_MAX / 4)
 		v->max_line = SIZE_MAX / 4;
-	v->max_errors = cfg->max_errors ? cfg->max_errors : JV_DEFAULT_MAX_ERRORS;
+	v->max_errors =
+		cfg->max_errors ? cfg->max_errors : JV_DEFAULT_MAX_ERRORS;
 	v->line = 1;
 	*out = v;
 	return CORE_OK;

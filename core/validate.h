@@ -47,16 +47,23 @@
 #include "buf.h"
 #include "err.h"
 
-#define JV_DEFAULT_MAX_LINE   ((size_t)32 << 20) /* 32 MiB */
+#define JV_DEFAULT_MAX_LINE ((size_t)32 << 20) /* 32 MiB */
 #define JV_DEFAULT_MAX_ERRORS 20
-#define JV_MAX_DEPTH	      1000 /* JSON nesting limit, as cJSON's CJSON_NESTING_LIMIT */
+/* JSON nesting limit, as cJSON's CJSON_NESTING_LIMIT. */
+#define JV_MAX_DEPTH 1000
 
 struct jv_config {
-	const char *deployment;	 /* required: the model/deployment name every line must use */
-	uint64_t max_requests;	 /* 100000 (Azure) or 50000 (OpenAI); 0 = no limit */
-	uint64_t max_bytes;	 /* input size limit, e.g. 200 MB (200*1000*1000); 0 = none */
-	size_t max_line_bytes;	 /* longest line accepted, '\n' not counted; 0 = JV_DEFAULT_MAX_LINE */
-	size_t max_errors;	 /* errors kept in the report; 0 = JV_DEFAULT_MAX_ERRORS */
+	/* Required: the model/deployment name every line must use. */
+	const char *deployment;
+	/* 100000 (Azure) or 50000 (OpenAI); 0 = no limit. */
+	uint64_t max_requests;
+	/* Input size limit, e.g. 200 MB (200*1000*1000); 0 = none. */
+	uint64_t max_bytes;
+	/* Longest line accepted, '\n' not counted; 0 = JV_DEFAULT_MAX_LINE. A
+	 * longer line is invalid_json_line (even if it is only whitespace). */
+	size_t max_line_bytes;
+	/* Errors kept in the report; 0 = JV_DEFAULT_MAX_ERRORS. */
+	size_t max_errors;
 };
 
 /* The service's validation error codes (api.md §3.5). */
@@ -77,8 +84,9 @@ const char *jv_code_name(enum jv_code c);
 
 struct jv_error {
 	enum jv_code code;
-	uint64_t line;	  /* 1-based, 0 = whole file */
-	char message[240]; /* printable: user strings are truncated and escaped */
+	uint64_t line; /* 1-based, 0 = whole file */
+	/* Printable: user strings in it are truncated and escaped. */
+	char message[240];
 };
 
 /*
@@ -88,14 +96,18 @@ struct jv_error {
  * the first line past max_requests.
  */
 struct jv_report {
-	uint64_t requests;   /* non-blank lines, valid or not (each one is a task) */
-	uint64_t bytes_in;   /* bytes fed */
-	uint64_t bytes_out;  /* bytes emitted */
-	bool transformed;    /* output differs from input (model inserted or BOM dropped) */
-	char url[128];	     /* the url every line uses: the first accepted one ("" if none yet) */
-	const struct jv_error *errors; /* the first max_errors errors, in line order */
+	/* Non-blank or over-long lines, valid or not (each one is a task). */
+	uint64_t requests;
+	uint64_t bytes_in;  /* bytes fed */
+	uint64_t bytes_out; /* bytes emitted */
+	/* The output differs from the input (model inserted or BOM dropped). */
+	bool transformed;
+	/* The url every line uses: the first accepted one ("" if none yet). */
+	char url[128];
+	/* The first max_errors errors, in line order. */
+	const struct jv_error *errors;
 	size_t nerrors;
-	uint64_t errors_total;	/* all errors found */
+	uint64_t errors_total; /* all errors found */
 };
 
 /*
@@ -131,8 +143,7 @@ enum core_rc jv_new(const struct jv_config *cfg, jv_emit_fn emit,
  * jv_finish.
  */
 enum core_rc jv_feed(struct jv *v, const char *data, size_t len,
-		     struct core_err *err)
-	__attribute__((warn_unused_result));
+		     struct core_err *err) __attribute__((warn_unused_result));
 
 /*
  * End of input: validates and emits a last line without '\n', and reports

@@ -293,7 +293,7 @@ int main(int argc, char **argv)
 		log_error("cannot install signal handlers");
 		goto out_unmount;
 	}
-	ret = fuse_loop_mt(fuse, &loop) == 0 ? 0 : 1;
+	ret = fuse_loop_mt(fuse, &loop) < 0 ? 1 : 0; /* > 0: stopped by a signal */
 	fuse_remove_signal_handlers(fuse_get_session(fuse));
 out_unmount:
 	fuse_unmount(fuse);

@@ -377,6 +377,14 @@ static void test_errors(void)
 	ok(has_error(&r, JV_DUPLICATE_CUSTOM_ID, 2, "'a'"), "duplicate through an escape");
 	result_release(&r);
 
+	/* A surrogate pair decodes to the same id as raw UTF-8; a lone surrogate does not. */
+	in = OKLINE("\xf0\x9f\x98\x80") "\n" OKLINE("\\ud83d\\ude00") "\n" OKLINE("\\ud83d") "\n"
+		OKLINE("\\ud83d\\u0041") "\n";
+	run(in, strlen(in), 0, &r);
+	ok(r.rep.errors_total == 1 && has_error(&r, JV_DUPLICATE_CUSTOM_ID, 2, "'\xf0\x9f\x98\x80'"),
+	   "duplicate through a surrogate pair escape");
+	result_release(&r);
+
 	in = OKLINE("a") "\n" L("b", "\"body\":{\"model\":\"gpt-4o\"}") "\n";
 	run(in, strlen(in), 0, &r);
 	ok(r.rep.errors_total == 1 &&
@@ -854,6 +862,21 @@ static void test_long_lines(void)
 		   "a %zu-byte line with max_line_bytes 100, byte by byte", target);
 		result_release(&r);
 		ok(chunking_invariant(&cfg, line, target + 1, 5), "%zu-byte line: every chunking", target);
+	}
+	/* An over-long line of whitespace is over-long, not blank, however it is fed. */
+	{
+		char *sp = repeat(' ', 150);
+
+		if (buf_printf(&b, "%s\n%s\n", OKLINE("a"), sp))
+			return;
+		cfg.max_line_bytes = 120;
+		run_cfg(&cfg, b.data, b.len, 0, 0, &r);
+		ok(r.rep.errors_total == 1 && has_error(&r, JV_INVALID_JSON_LINE, 2, "longer than 120"),
+		   "a 150-byte whitespace line with max_line_bytes 120 is too long, even at the end");
+		result_release(&r);
+		ok(chunking_invariant(&cfg, b.data, b.len, 10), "long whitespace line: every chunking");
+		buf_reset(&b);
+		free(sp);
 	}
 	/* Long last line without '\n'; long line then short ones; all chunkings. */
 	{

@@ -132,8 +132,9 @@ enum core_rc api_file_content(struct api_client *c, const char *id, int fd,
 	__attribute__((warn_unused_result));
 
 /*
- * Polls GET /files/{id} until the status is processed (or absent/uploaded,
- * which OpenAI uses), error (CORE_EINVAL with status_details) or deleted,
+ * Polls GET /files/{id} until the status is processed (on OpenAI also
+ * absent or "uploaded": the field is deprecated there; Azure creates batches
+ * only from "processed" files), error (CORE_EINVAL with status_details) or deleted,
  * or timeout_ms passes (CORE_ETIMEDOUT). Interval starts at 100 ms and
  * doubles up to 2 s. *out holds the last file seen.
  */

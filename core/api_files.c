@@ -251,9 +251,14 @@ enum core_rc api_file_wait_processed(struct api_client *c, const char *id,
 			return rc;
 		switch (out->status) {
 		case FILE_STATUS_PROCESSED:
-		case FILE_STATUS_UNKNOWN: /* OpenAI: deprecated/absent means usable */
-		case FILE_STATUS_UPLOADED:
 			return CORE_OK;
+		case FILE_STATUS_UNKNOWN:
+		case FILE_STATUS_UPLOADED:
+			/* OpenAI deprecated the field: absent or "uploaded" means
+			 * usable. Azure creates batches only from "processed". */
+			if (c->surface == API_SURFACE_OPENAI)
+				return CORE_OK;
+			break;
 		case FILE_STATUS_ERROR:
 			return core_err_set(err, CORE_EINVAL,
 					    "file '%.64s' failed processing: %.300s", id,

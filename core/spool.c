@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "privdir.h"
 #include "spool.h"
 
 struct spool {
@@ -18,28 +19,6 @@ struct spool {
 	uint64_t used;
 	pthread_mutex_t lock;
 };
-
-/* mkdir -p with mode 0700 for the last component. */
-static int mkdir_p(const char *path)
-{
-	char tmp[4096];
-	size_t i, n = strlen(path);
-
-	if (n >= sizeof(tmp))
-		return -1;
-	memcpy(tmp, path, n + 1);
-	for (i = 1; i < n; i++) {
-		if (tmp[i] != '/')
-			continue;
-		tmp[i] = '\0';
-		if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
-			return -1;
-		tmp[i] = '/';
-	}
-	if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
-		return -1;
-	return 0;
-}
 
 enum core_rc spool_open(const struct spool_config *cfg, struct spool **out,
 			struct core_err *err)
@@ -50,7 +29,7 @@ enum core_rc spool_open(const struct spool_config *cfg, struct spool **out,
 	*out = NULL;
 	if (!cfg->dir || !*cfg->dir)
 		return core_err_set(err, CORE_EINVAL, "no spool directory");
-	if (mkdir_p(cfg->dir) != 0)
+	if (privdir_make(cfg->dir) != 0)
 		return core_err_set(err, CORE_EIO, "cannot create spool '%s': %s",
 				    cfg->dir, strerror(errno));
 	if (lstat(cfg->dir, &st) != 0 || !S_ISDIR(st.st_mode))

@@ -409,8 +409,9 @@ enum core_rc submission_commit(struct submission *s, struct api_client *api,
 		return commit_failed(s, "upload", rc, err);
 	free(s->file_id);
 	s->file_id = strdup(f.id);
-	if (f.status != FILE_STATUS_PROCESSED && f.status != FILE_STATUS_UNKNOWN &&
-	    f.status != FILE_STATUS_UPLOADED) {
+	if (f.status != FILE_STATUS_PROCESSED &&
+	    (s->cfg.surface != API_SURFACE_OPENAI ||
+	     (f.status != FILE_STATUS_UNKNOWN && f.status != FILE_STATUS_UPLOADED))) {
 		char *id = strdup(f.id);
 
 		api_file_release(&f);

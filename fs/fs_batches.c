@@ -63,13 +63,13 @@ static int render(const struct batch *bt, enum batch_file f, struct buf *out)
 			if (e->line >= 0)
 				rc = buf_printf(out, "line %ld: ", e->line);
 			if (!rc)
-				rc = buf_printf(out, "%s: %s%s%s\n",
+				rc = buf_printf(out, "%s: %s",
 						e->code ? e->code : "error",
-						e->message ? e->message : "",
-						e->param ? " (param " : "",
-						e->param ? e->param : "");
+						e->message ? e->message : "");
 			if (!rc && e->param)
-				rc = buf_addstr(out, ")");
+				rc = buf_printf(out, " (param %s)", e->param);
+			if (!rc)
+				rc = buf_addstr(out, "\n");
 		}
 		break;
 	case BF_CANCEL:

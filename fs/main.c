@@ -16,6 +16,7 @@
 #include "log.h"
 #include "ops.h"
 #include "options.h"
+#include "privdir.h"
 
 #define DEFAULT_SPOOL_SIZE (4ull << 30)
 #define DEFAULT_CACHE_SIZE (4ull << 30)
@@ -170,6 +171,19 @@ int main(int argc, char **argv)
 		ret = 2;
 		goto out_opts;
 	}
+	if (o.mountpoint) {
+		/* Absolute: the daemon changes directory to / before unmounting. */
+		char *abs = realpath(o.mountpoint, NULL);
+
+		if (!abs) {
+			fprintf(stderr, "batchfs: bad mountpoint '%s': %s\n", o.mountpoint,
+				strerror(errno));
+			ret = 2;
+			goto out_opts;
+		}
+		free(o.mountpoint);
+		o.mountpoint = abs;
+	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		fprintf(stderr, "batchfs: cannot initialise libcurl\n");
 		goto out_opts;
@@ -253,6 +267,11 @@ int main(int argc, char **argv)
 	sc.max_bytes = spool_size;
 	if (spool_open(&sc, &b.spool, &err)) {
 		fprintf(stderr, "batchfs: %s\n", err.msg);
+		goto out_page;
+	}
+	if (privdir_make(cache) != 0) {
+		fprintf(stderr, "batchfs: cannot create cache directory '%s': %s\n",
+			cache, strerror(errno));
 		goto out_page;
 	}
 	dc.dir = cache;

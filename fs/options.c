@@ -117,9 +117,95 @@ void bfs_options_usage(const char *prog)
 	       prog);
 }
 
+/* Options that take no value: a token like these after "deployments=" is an
+ * option of its own, not one more deployment name. */
+static bool is_flag_option(const char *tok, size_t n)
+{
+	static const char *const flags[] = {
+		"allow_other", "allow_root", "allow_http", "auto_unmount",
+		"default_permissions", "debug", "foreground", "ro", "rw", "dev",
+		"nodev", "suid", "nosuid", "exec", "noexec", "async", "sync",
+		"atime", "noatime", "_netdev", "nofail", "defaults", "user",
+		"users", "auto", "noauto", NULL
+	};
+	int i;
+
+	for (i = 0; flags[i]; i++)
+		if (strlen(flags[i]) == n && !strncmp(tok, flags[i], n))
+			return true;
+	return false;
+}
+
+/*
+ * fuse_opt splits -o values at commas, so "-o deployments=a,b" would read
+ * as "deployments=a" and an unknown option "b". Escape the commas that
+ * continue a deployments= list (tokens without '=' that are not flags).
+ * Returns a new string or NULL when nothing needed escaping.
+ */
+static char *escape_deployment_lists(const char *v)
+{
+	size_t n = strlen(v), i, j = 0;
+	bool in_list = false;
+	char *out = malloc(2 * n + 1);
+
+	if (!out)
+		return NULL;
+	for (i = 0; i <= n; i++) {
+		const char *tok = v + i;
+		size_t len = strcspn(tok, ",");
+		bool has_eq = memchr(tok, '=', len) != NULL;
+
+		if (i > 0) {
+			if (in_list && !has_eq && len && !is_flag_option(tok, len))
+				out[j++] = '\\';
+			else
+				in_list = false;
+			out[j++] = ',';
+		}
+		if (!strncmp(tok, "deployments=", 12))
+			in_list = true;
+		memcpy(out + j, tok, len);
+		j += len;
+		i += len;
+	}
+	out[j] = '\0';
+	if (!strcmp(out, v)) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
 int bfs_options_parse(struct fuse_args *args, struct bfs_options *o)
 {
+	struct fuse_args copy = FUSE_ARGS_INIT(0, NULL);
+	int i;
+
 	memset(o, 0, sizeof(*o));
+	/* Rebuild the arguments with deployments= lists escaped. */
+	for (i = 0; i < args->argc; i++) {
+		const char *arg = args->argv[i];
+		bool joined = i > 0 && !strncmp(arg, "-o", 2) && arg[2];
+		bool value = i > 1 && !strcmp(args->argv[i - 1], "-o");
+		char *esc = NULL, *full = NULL;
+		int r;
+
+		if (joined)
+			esc = escape_deployment_lists(arg + 2);
+		else if (value)
+			esc = escape_deployment_lists(arg);
+		if (esc && joined && asprintf(&full, "-o%s", esc) < 0)
+			full = NULL;
+		r = fuse_opt_add_arg(&copy, full ? full : esc ? esc : arg);
+		free(esc);
+		free(full);
+		if (r) {
+			fuse_opt_free_args(&copy);
+			return -1;
+		}
+	}
+	fuse_opt_free_args(args);
+	*args = copy;
 	o->max_retries = -1;
 	if (fuse_opt_parse(args, o, bfs_opts, opt_proc) == -1)
 		return -1;

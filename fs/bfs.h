@@ -81,6 +81,10 @@ struct bfs {
 	pthread_mutex_t deps_lock;
 	struct strmap *deps; /* name -> struct drop * */
 	time_t started;
+	/* Open handles, so that the ones whose RELEASE never came (unmounted
+	 * or signalled with files open) are freed at exit. */
+	pthread_mutex_t handles_lock;
+	struct handle *handles;
 };
 
 /* The instance of this mount (set before the FUSE loop starts). */
@@ -159,6 +163,7 @@ enum handle_kind {
 };
 
 struct handle {
+	struct handle *prev, *next; /* bfs->handles */
 	enum handle_kind kind;
 	struct buf text;		 /* H_SNAPSHOT */
 	struct dlcache_handle *dl;	 /* H_DOWNLOAD */
@@ -166,12 +171,15 @@ struct handle {
 	struct drop *drop;		 /* H_SUBMIT */
 	pid_t opener;			 /* H_SUBMIT */
 	bool wrote;			 /* H_SUBMIT: wrote or truncated */
+	bool created;			 /* H_SUBMIT: made by this open */
 	bool write_mode;
 	char *id;			 /* H_CANCEL */
 };
 
 struct handle *handle_new(enum handle_kind kind);
 void handle_free(struct handle *h);
+/* At exit, after the FUSE loop: drops handles whose release never came. */
+void handles_free_all(struct bfs *b);
 
 /* Puts a rendered snapshot in a new handle (direct_io). */
 int snapshot_open(struct fuse_file_info *fi, struct buf *text);
@@ -181,5 +189,7 @@ int submit_write(struct bfs *b, struct handle *h, const char *data, size_t len,
 int submit_read(struct bfs *b, struct handle *h, char *buf, size_t len, off_t off);
 int submit_flush(struct bfs *b, struct handle *h, pid_t pid);
 void submit_release(struct bfs *b, struct handle *h);
+/* Lets go of a handle's entry without committing (exit path). */
+void submit_drop_handle(struct bfs *b, struct handle *h);
 
 #endif

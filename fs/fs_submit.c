@@ -251,6 +251,8 @@ int submit_create(struct bfs *b, const struct bfs_path *p, mode_t mode,
 		entry_ref_locked(e); /* the handle */
 		e->writers++;
 		ret = handle_for(b, d, e, fi);
+		if (!ret)
+			((struct handle *)(uintptr_t)fi->fh)->created = true;
 		if (ret) {
 			e->writers--;
 			e->refs--;
@@ -378,6 +380,8 @@ int submit_write(struct bfs *b, struct handle *h, const char *data, size_t len,
 	pthread_mutex_lock(&b->deps_lock);
 	e->dirty = true;
 	now_ts(&e->mtime);
+	if (!rc)
+		reason_clear_locked(h->drop, e->name);
 	if (rc) {
 		/* Remember why: a later close must not submit a partial file. */
 		char *why = NULL;
@@ -482,15 +486,51 @@ static int commit(struct bfs *b, struct drop *d, struct entry *e)
 
 int submit_flush(struct bfs *b, struct handle *h, pid_t pid)
 {
+	struct entry *e = h->entry;
+	uint64_t size;
 	int ret;
 
-	/* Only the opener's close with data written commits: dup'ed fds,
-	 * forked children and empty flushes (shell redirection) do not. */
-	if (!h->wrote || pid != h->opener || !submit_name_is_candidate(h->entry->name))
+	if (pid != h->opener || !(h->wrote || h->created) ||
+	    !submit_name_is_candidate(e->name))
 		return 0;
-	ret = commit(b, h->drop, h->entry);
+	pthread_mutex_lock(&e->lock);
+	size = submission_size(e->sub);
+	pthread_mutex_unlock(&e->lock);
+	if (size == 0) {
+		/*
+		 * Nothing written yet. This may be the final close of an
+		 * empty file (cp /dev/null) or a shell closing its copy of
+		 * the fd after dup2 before the command writes: say why it
+		 * cannot be submitted, but keep the file open for writing.
+		 * The next write clears the reason; release still decides.
+		 */
+		char *why = NULL;
+
+		if (asprintf(&why, "%s: 1 problem found; nothing was sent\n"
+			     "file: empty_file: The input file is empty. Please ensure "
+			     "that the batch contains at least one request.\n",
+			     e->name) < 0)
+			return -EINVAL;
+		pthread_mutex_lock(&b->deps_lock);
+		if (strmap_put(h->drop->reasons, e->name, why))
+			free(why);
+		pthread_mutex_unlock(&b->deps_lock);
+		return -EINVAL;
+	}
+	ret = commit(b, h->drop, e);
 	h->wrote = false;
+	h->created = false;
 	return ret;
+}
+
+void submit_drop_handle(struct bfs *b, struct handle *h)
+{
+	pthread_mutex_lock(&b->deps_lock);
+	if (h->write_mode)
+		h->entry->writers--;
+	entry_unref_locked(h->entry);
+	pthread_mutex_unlock(&b->deps_lock);
+	h->entry = NULL;
 }
 
 void submit_release(struct bfs *b, struct handle *h)
@@ -501,13 +541,12 @@ void submit_release(struct bfs *b, struct handle *h)
 	pthread_mutex_lock(&b->deps_lock);
 	candidate = submit_name_is_candidate(e->name);
 	pthread_mutex_unlock(&b->deps_lock);
-	if (h->wrote && candidate)
-		(void)commit(b, h->drop, e); /* outcome kept in .error */
-	pthread_mutex_lock(&b->deps_lock);
-	if (h->write_mode)
-		e->writers--;
-	entry_unref_locked(e);
-	pthread_mutex_unlock(&b->deps_lock);
+	/* The fallback commit: data written but no flush from the opener
+	 * committed it (another process closed last, or nothing was written
+	 * to a new file). Its outcome is kept in .error. */
+	if ((h->wrote || h->created) && candidate)
+		(void)commit(b, h->drop, e);
+	submit_drop_handle(b, h);
 }
 
 int submit_truncate(struct bfs *b, const struct bfs_path *p, off_t size,

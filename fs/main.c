@@ -149,6 +149,7 @@ int main(int argc, char **argv)
 
 	memset(&b, 0, sizeof(b));
 	if (bfs_options_parse(&args, &o) != 0) {
+		bfs_options_release(&o); /* strings parsed before the bad option */
 		fuse_opt_free_args(&args);
 		return 2;
 	}
@@ -224,6 +225,7 @@ int main(int argc, char **argv)
 	}
 
 	pthread_mutex_init(&b.deps_lock, NULL);
+	pthread_mutex_init(&b.handles_lock, NULL);
 	b.deps = strmap_new(drop_free);
 	b.errors = errlog_new();
 	b.started = time(NULL);
@@ -318,6 +320,7 @@ out_unmount:
 	fuse_unmount(fuse);
 out_fuse:
 	fuse_destroy(fuse);
+	handles_free_all(&b);
 out_page:
 	batch_page_release(&page);
 	/* Drop boxes first: their submissions hold spool files. */
@@ -331,6 +334,7 @@ out_page:
 	free(spool);
 	free(cache);
 	pthread_mutex_destroy(&b.deps_lock);
+	pthread_mutex_destroy(&b.handles_lock);
 out_api:
 	api_client_free(b.api);
 out_curl:

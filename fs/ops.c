@@ -38,22 +38,51 @@ void bfs_stat_file(struct stat *st, mode_t mode, off_t size, time_t mtime)
 
 struct handle *handle_new(enum handle_kind kind)
 {
+	struct bfs *b = bfs_instance;
 	struct handle *h = calloc(1, sizeof(*h));
 
-	if (h)
-		h->kind = kind;
+	if (!h)
+		return NULL;
+	h->kind = kind;
+	pthread_mutex_lock(&b->handles_lock);
+	h->next = b->handles;
+	if (b->handles)
+		b->handles->prev = h;
+	b->handles = h;
+	pthread_mutex_unlock(&b->handles_lock);
 	return h;
 }
 
 void handle_free(struct handle *h)
 {
+	struct bfs *b = bfs_instance;
+
 	if (!h)
 		return;
+	pthread_mutex_lock(&b->handles_lock);
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		b->handles = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&b->handles_lock);
 	buf_release(&h->text);
 	if (h->dl)
 		dlcache_close(h->dl);
 	free(h->id);
 	free(h);
+}
+
+void handles_free_all(struct bfs *b)
+{
+	while (b->handles) {
+		struct handle *h = b->handles;
+
+		if (h->kind == H_SUBMIT)
+			submit_drop_handle(b, h);
+		handle_free(h);
+	}
 }
 
 int snapshot_open(struct fuse_file_info *fi, struct buf *text)

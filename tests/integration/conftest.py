@@ -62,3 +62,62 @@ def emu(request, shared_emulator):
     shared_emulator.reset()
     yield shared_emulator
     _show_logs_if_failed(request, [shared_emulator])
+
+
+# ---- batchfs mounts (tests/integration/mount.py) -------------------------------------------------
+
+import mount as _mount  # noqa: E402
+
+
+@pytest.fixture
+def batchfs_factory(request, tmp_path, emulator_factory):
+    """Mount batchfs: batchfs_factory(emu=None, options={...}, env={...}, key=..., ...).
+
+    Without emu, a default emulator is started for it. Every mount still running at the
+    end is unmounted with fusermount3 -u and must exit 0; every daemon's stderr must be
+    free of sanitizer reports. A failed test gets the daemons' stderr printed."""
+    mounts = []
+    default = []
+
+    def start(emu=None, **kw):
+        if emu is None:
+            if not default:
+                default.append(emulator_factory())
+            emu = default[0]
+        kw.setdefault("timeout", 60)
+        fs = _mount.start(emu, tmp_path, **kw)
+        mounts.append(fs)
+        return fs
+
+    start.mounts = mounts
+    yield start
+
+    rep = getattr(request.node, "rep_call", None)
+    failed = rep is not None and rep.failed
+    problems = []
+    for fs in mounts:
+        if failed:
+            sys.stderr.write(f"\n----- batchfs stderr {fs.stderr_path} (exit {fs.proc.poll()}) -----\n"
+                             f"{fs.stderr()}\n")
+        try:
+            if fs.proc.poll() is None or _mount.is_mounted(fs.mnt):
+                if failed:
+                    fs.cleanup()
+                else:
+                    fs.unmount()
+            _mount.assert_no_sanitizer_report(fs.stderr())
+        except AssertionError as e:
+            fs.cleanup()
+            problems.append(str(e))
+        except Exception as e:  # noqa: BLE001
+            fs.cleanup()
+            problems.append(repr(e))
+    if problems and not failed:
+        pytest.fail("batchfs teardown: " + "\n".join(problems))
+
+
+@pytest.fixture
+def mounted(batchfs_factory):
+    """An emulator (default options) and batchfs mounted on it with fast TTLs:
+    .mnt, .emu, .proc, .stderr(), .submit_dir(), .batch(id), ..."""
+    return batchfs_factory()

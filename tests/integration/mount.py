@@ -1,0 +1,391 @@
+"""Stdlib-only helpers to run batchfs on a real FUSE mount against the emulator.
+
+start() launches the daemon in the foreground (-f) with a private spool and cache
+under a test directory, the key in AZURE_OPENAI_API_KEY, and waits until the
+mountpoint is mounted (failing early, with the daemon's stderr, if it exits).
+BatchFS.unmount() runs `fusermount3 -u` and asserts the daemon exits 0 with no
+sanitizer report; BatchFS.cleanup() is the forced path for failed tests.
+poll() and the wait_* helpers wait on observable state with a deadline; no test
+synchronises with a bare sleep.
+"""
+
+import errno
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+KEY = "test-key"
+DEPLOYMENT = "gpt-4o-batch"
+OTHER_DEPLOYMENT = "gpt-4o-mini-batch"
+
+# ASan/UBSan/LSan reports in the daemon's stderr fail the test.
+SANITIZER_RE = re.compile(r"==\d+==ERROR|runtime error:|LeakSanitizer|AddressSanitizer|"
+                          r"UndefinedBehaviorSanitizer")
+
+# Options that keep the tests fast; a test overrides any of them.
+FAST_OPTIONS = {
+    "list_ttl_ms": "300",
+    "status_ttl_ms": "200",
+    "process_timeout_ms": "20000",
+    "attr_timeout": "0.2",
+    "max_retries": "1",
+}
+
+
+def batchfs_bin():
+    path = os.environ.get("BATCHFS_BIN")
+    if path:
+        return path
+    for cand in ("build/fs/batchfs", "build-asan/fs/batchfs"):
+        full = REPO / cand
+        if full.exists():
+            return str(full)
+    raise RuntimeError("batchfs not built: run `ninja -C build` or set BATCHFS_BIN")
+
+
+def daemon_env(extra=None, drop_sdk_vars=True):
+    """The environment for a batchfs process: no inherited SDK variables, sanitizer
+    options that report (and fail) instead of hanging, plus `extra`."""
+    env = dict(os.environ)
+    if drop_sdk_vars:
+        for name in ("AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_API_KEY", "OPENAI_API_VERSION",
+                     "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID"):
+            env.pop(name, None)
+    env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
+    env.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
+    env.setdefault("LSAN_OPTIONS", f"suppressions={REPO / 'tests' / 'lsan.supp'}")
+    for k, v in (extra or {}).items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = v
+    return env
+
+
+def sanitizer_report(text):
+    """The first sanitizer line in `text`, or None."""
+    m = SANITIZER_RE.search(text or "")
+    if not m:
+        return None
+    start = text.rfind("\n", 0, m.start()) + 1
+    return text[start:start + 2000]
+
+
+def assert_no_sanitizer_report(text, who="batchfs"):
+    rep = sanitizer_report(text)
+    assert rep is None, f"{who} stderr has a sanitizer report:\n{rep}"
+
+
+def option_args(options):
+    """-o a=b,c from a dict (None value: a bare flag) or a list of strings."""
+    if not options:
+        return []
+    if isinstance(options, dict):
+        items = [k if v is None else f"{k}={v}" for k, v in options.items()]
+    else:
+        items = list(options)
+    return ["-o", ",".join(items)] if items else []
+
+
+def is_mounted(path):
+    """True when `path` is a mountpoint (by /proc/self/mountinfo, which never blocks
+    on a dead FUSE daemon the way stat() can)."""
+    target = os.path.realpath(str(path))
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) > 4 and fields[4].replace("\\040", " ") == target:
+                    return True
+    except OSError:
+        return os.path.ismount(target)
+    return False
+
+
+def fusermount(path, lazy=False, timeout=20):
+    cmd = ["fusermount3", "-u"] + (["-z"] if lazy else []) + [str(path)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+class BatchFS:
+    """A running batchfs: .mnt (Path), .emu, .proc, .stderr(), .unmount(), .cleanup()."""
+
+    def __init__(self, proc, mnt, emu, stderr_path, spool, cache, key, argv):
+        self.proc = proc
+        self.mnt = Path(mnt)
+        self.emu = emu
+        self.stderr_path = Path(stderr_path)
+        self.spool = Path(spool) if spool else None
+        self.cache = Path(cache) if cache else None
+        self.key = key
+        self.argv = argv
+        self.exit_code = None
+
+    # -- output -------------------------------------------------------------------------------
+    def stderr(self):
+        try:
+            return self.stderr_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    # -- tree paths ----------------------------------------------------------------------------
+    def dep(self, name=DEPLOYMENT):
+        return self.mnt / "deployments" / name
+
+    def submit_dir(self, name=DEPLOYMENT):
+        return self.dep(name) / "submit"
+
+    def links_dir(self, name=DEPLOYMENT):
+        return self.dep(name) / "batches"
+
+    def batch(self, batch_id):
+        return self.mnt / "batches" / batch_id
+
+    def meta(self, name):
+        return self.mnt / ".batchfs" / name
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def wait_exit(self, timeout=20):
+        try:
+            self.exit_code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"batchfs did not exit within {timeout}s; stderr:\n{self.stderr()}")
+        return self.exit_code
+
+    def unmount(self, timeout=30):
+        """fusermount3 -u; the daemon must exit 0 with a clean stderr. Returns the exit code."""
+        if self.proc.poll() is None or is_mounted(self.mnt):
+            res = fusermount(self.mnt, timeout=timeout)
+            assert res.returncode == 0, f"fusermount3 -u failed: {res.stderr}\n{self.stderr()}"
+        code = self.wait_exit(timeout)
+        assert not is_mounted(self.mnt), f"{self.mnt} still mounted after unmount"
+        text = self.stderr()
+        assert_no_sanitizer_report(text)
+        assert code == 0, f"batchfs exited {code} after fusermount3 -u; stderr:\n{text}"
+        return code
+
+    def cleanup(self):
+        """Forced teardown: lazy unmount, then kill. Never raises."""
+        try:
+            if is_mounted(self.mnt):
+                fusermount(self.mnt, lazy=True, timeout=10)
+        except Exception:  # noqa: BLE001 - best effort
+            pass
+        if self.proc.poll() is None:
+            try:
+                self.proc.send_signal(signal.SIGTERM)
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            except OSError:
+                pass
+        if self.exit_code is None:
+            self.exit_code = self.proc.returncode
+
+
+def start(emu, workdir, options=None, env=None, key=KEY, endpoint="option", mountpoint=None,
+          foreground=True, wait=True, timeout=30, fast=True, spool=None, cache=None, args=(),
+          cwd=None):
+    """Starts batchfs against `emu` with a private spool/cache under `workdir`.
+
+    options: dict or list for -o (merged over FAST_OPTIONS when fast). env: extra
+    environment (None values remove a variable). key: put in AZURE_OPENAI_API_KEY
+    (None: no key). endpoint: "option" (-o endpoint=), "env" (AZURE_OPENAI_ENDPOINT)
+    or None (neither). spool/cache: a path, or False for no -o spool_dir/cache_dir.
+    mountpoint: given as is (relative to cwd if relative). Returns a BatchFS once
+    mounted (wait=True)."""
+    workdir = Path(workdir)
+    n = 0
+    while (workdir / f"bfs{n}").exists():
+        n += 1
+    base = workdir / f"bfs{n}"
+    base.mkdir(parents=True)
+    mnt_arg = str(mountpoint) if mountpoint is not None else str(base / "mnt")
+    mnt = Path(cwd or ".") / mnt_arg if not os.path.isabs(mnt_arg) else Path(mnt_arg)
+    mnt = Path(os.path.abspath(mnt))
+    mnt.mkdir(exist_ok=True)
+    spool = base / "spool" if spool is None else spool
+    cache = base / "cache" if cache is None else cache
+    opts = dict(FAST_OPTIONS) if fast else {}
+    if isinstance(options, dict):
+        opts.update(options)
+    elif options:
+        for item in options:
+            k, _, v = item.partition("=")
+            opts[k] = v if _ else None
+    if spool is not False:
+        opts.setdefault("spool_dir", str(spool))
+    if cache is not False:
+        opts.setdefault("cache_dir", str(cache))
+    extra_env = {}
+    if key is not None:
+        extra_env["AZURE_OPENAI_API_KEY"] = key
+    if endpoint == "option" and emu is not None:
+        opts.setdefault("endpoint", emu.url)
+    elif endpoint == "env" and emu is not None:
+        extra_env["AZURE_OPENAI_ENDPOINT"] = emu.url
+    extra_env.update(env or {})
+    argv = [batchfs_bin()] + (["-f"] if foreground else []) + option_args(opts) + list(args) + [mnt_arg]
+    stderr_path = base / "batchfs.stderr"
+    with open(stderr_path, "wb") as errf:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=errf, stderr=errf,
+                                env=daemon_env(extra_env), start_new_session=True, cwd=cwd)
+    fs = BatchFS(proc, mnt, emu, stderr_path, spool or None, cache or None, key, argv)
+    if wait:
+        try:
+            wait_mounted(fs, timeout=timeout, foreground=foreground)
+        except BaseException:
+            fs.cleanup()
+            raise
+    return fs
+
+
+def wait_mounted(fs, timeout=30, foreground=True):
+    """Polls until fs.mnt is a mountpoint; fails early if the daemon exited (a
+    background start's parent exits 0 once mounted, which is fine)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if is_mounted(fs.mnt):
+            return
+        code = fs.proc.poll()
+        if code is not None and (foreground or code != 0):
+            raise AssertionError(f"batchfs exited with {code} before mounting {fs.mnt}:\n{fs.stderr()}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{fs.mnt} not mounted after {timeout}s; stderr:\n{fs.stderr()}")
+        time.sleep(0.02)
+
+
+def run_batchfs(emu, workdir, options=None, env=None, key=KEY, endpoint="option", timeout=60,
+                foreground=True, fast=True):
+    """Runs batchfs expecting it to exit on its own (a failed preflight); its stderr must
+    hold no sanitizer report. Returns the BatchFS, with exit_code set."""
+    fs = start(emu, workdir, options=options, env=env, key=key, endpoint=endpoint,
+               foreground=foreground, wait=False, fast=fast)
+    try:
+        fs.wait_exit(timeout)
+    finally:
+        if fs.proc.poll() is None or is_mounted(fs.mnt):
+            fs.cleanup()
+    assert_no_sanitizer_report(fs.stderr())
+    return fs
+
+
+# -- polling --------------------------------------------------------------------------------------
+def poll(fn, pred=bool, timeout=20.0, interval=0.05, what="condition"):
+    """Calls fn() until pred(value) holds; fails after `timeout` s with the last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = fn()
+            err = None
+        except OSError as e:  # a file that does not exist yet
+            value, err = None, e
+        if err is None and pred(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: "
+                                 f"{value if err is None else err!r}")
+        time.sleep(interval)
+
+
+def read_text(path):
+    with open(path, "rb") as f:
+        return f.read().decode("utf-8", "replace")
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def wait_status(fs, batch_id, statuses, timeout=20.0):
+    """Polls `cat batches/ID/status` until it is one of `statuses`; returns it."""
+    wanted = {statuses} if isinstance(statuses, str) else set(statuses)
+    text = poll(lambda: read_text(fs.batch(batch_id) / "status"),
+                lambda t: t.strip() in wanted, timeout=timeout,
+                what=f"batches/{batch_id}/status in {sorted(wanted)}")
+    return text.strip()
+
+
+# -- writing files the way programs do -------------------------------------------------------------
+def write_close(path, data, mode=0o644, flags=os.O_WRONLY | os.O_CREAT | os.O_TRUNC):
+    """open/write/close with the errno of each step. Returns (step, errno) of the first
+    failure or (None, 0)."""
+    try:
+        fd = os.open(str(path), flags, mode)
+    except OSError as e:
+        return "open", e.errno
+    try:
+        view = memoryview(data if isinstance(data, bytes) else data.encode())
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+    except OSError as e:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+        return "write", e.errno
+    try:
+        os.close(fd)
+    except OSError as e:
+        return "close", e.errno
+    return None, 0
+
+
+def errno_name(code):
+    return errno.errorcode.get(code, str(code))
+
+
+# -- the emulator's side ----------------------------------------------------------------------------
+def calls(emu, method=None, path_re=".*"):
+    """Logged API requests whose method matches and whose path fully matches path_re."""
+    rx = re.compile(path_re)
+    return [r for r in emu.requests()
+            if (method is None or r["method"] == method) and rx.fullmatch(r["path"])]
+
+
+def all_batches(emu):
+    """Every batch on the emulator's Azure resource, newest first (through the API:
+    this adds one GET /openai/batches to the request log)."""
+    resp = emu.api("GET", "/openai/batches", query={"limit": "100000"})
+    assert resp.status == 200, resp
+    return resp.json()["data"]
+
+
+def get_batch(emu, batch_id):
+    resp = emu.api("GET", f"/openai/batches/{batch_id}")
+    assert resp.status == 200, resp
+    return resp.json()
+
+
+def file_content(emu, file_id):
+    resp = emu.api("GET", f"/openai/files/{file_id}/content")
+    assert resp.status == 200, resp
+    return resp.body
+
+
+def line(cid, model=DEPLOYMENT, url="/v1/chat/completions", content=None, body=None):
+    """One batch request line (no newline). model=None: a body without "model"."""
+    if body is None:
+        body = {}
+        if model is not None:
+            body["model"] = model
+        body["messages"] = [{"role": "user", "content": content or f"Q {cid}?"}]
+    import json as _json
+    return _json.dumps({"custom_id": cid, "method": "POST", "url": url, "body": body})
+
+
+def lines(*items):
+    """bytes of the given lines, each followed by a newline."""
+    return "".join(x + "\n" for x in items).encode()

@@ -1,0 +1,330 @@
+"""batchfs mounting and unmounting: preflight failures, clean exits, options and SDK
+environment variables, deployments, private spool/cache, no secret anywhere."""
+
+import os
+import secrets
+import signal
+import socket
+import stat
+import subprocess
+import time
+
+import pytest
+
+from control import jsonl
+from mount import (DEPLOYMENT, all_batches, assert_no_sanitizer_report, batchfs_bin, calls, daemon_env, is_mounted, poll,
+                   read_bytes, read_text, run_batchfs, wait_status, write_close)
+
+CONTENT = jsonl(3).encode()
+
+
+def closed_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def assert_failed_preflight(fs, *words):
+    assert fs.exit_code not in (0, None), f"batchfs exited {fs.exit_code}:\n{fs.stderr()}"
+    assert not is_mounted(fs.mnt), "a failed preflight left a mount"
+    text = fs.stderr()
+    assert text.strip(), "no message on a failed preflight"
+    for w in words:
+        assert w.lower() in text.lower(), text
+    assert os.listdir(fs.mnt) == []
+
+
+# ---- preflight -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("foreground", [True, False], ids=["fg", "bg"])
+def test_bad_key_exits_nonzero_with_nothing_mounted(emulator, tmp_path, foreground):
+    fs = run_batchfs(emulator, tmp_path, key="not-the-key", foreground=foreground)
+    assert_failed_preflight(fs, "cannot use")
+    assert "401" in fs.stderr() or "denied" in fs.stderr().lower() or "auth" in fs.stderr().lower()
+
+
+@pytest.mark.parametrize("foreground", [True, False], ids=["fg", "bg"])
+def test_unreachable_endpoint_exits_nonzero_with_nothing_mounted(tmp_path, foreground):
+    class Nowhere:
+        url = f"http://127.0.0.1:{closed_port()}"
+
+    t0 = time.monotonic()
+    fs = run_batchfs(Nowhere, tmp_path, foreground=foreground,
+                     options={"max_retries": "0", "connect_timeout_ms": "1000", "deadline_ms": "3000"})
+    assert_failed_preflight(fs, "cannot use", "127.0.0.1")
+    assert time.monotonic() - t0 < 30
+
+
+def test_missing_key_exits_nonzero(emulator, tmp_path):
+    fs = run_batchfs(emulator, tmp_path, key=None)
+    assert_failed_preflight(fs, "no API key")
+
+
+def test_key_as_an_option_is_refused(emulator, tmp_path):
+    fs = run_batchfs(emulator, tmp_path, options={"api_key": "sk-visible-in-ps"})
+    assert_failed_preflight(fs, "secrets are not accepted")
+    assert emulator.requests() == []
+
+
+def test_check_only(emulator):
+    env = daemon_env({"AZURE_OPENAI_ENDPOINT": emulator.url, "AZURE_OPENAI_API_KEY": "test-key"})
+    ok = subprocess.run([batchfs_bin(), "--check"], env=env, capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stderr
+    assert_no_sanitizer_report(ok.stderr)
+    assert "credential accepted" in ok.stdout
+    env["AZURE_OPENAI_API_KEY"] = "wrong"
+    bad = subprocess.run([batchfs_bin(), "--check"], env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "cannot use" in bad.stderr
+    assert_no_sanitizer_report(bad.stderr)
+
+
+# ---- unmounting ----------------------------------------------------------------------------------
+
+def test_fusermount_unmounts_cleanly(mounted):
+    assert write_close(mounted.submit_dir() / "u.jsonl", CONTENT) == (None, 0)
+    assert mounted.unmount() == 0
+    assert not is_mounted(mounted.mnt)
+    assert os.listdir(mounted.mnt) == []
+
+
+def test_sigterm_unmounts_cleanly(mounted):
+    # no file handles here: the kernel releases them asynchronously after close(), so a
+    # SIGTERM right after a close races with the release (see the next test)
+    assert (mounted.mnt / "batches").is_dir() and mounted.submit_dir().is_dir()
+    mounted.proc.send_signal(signal.SIGTERM)
+    code = mounted.wait_exit(30)
+    assert code == 0, f"exit {code} after SIGTERM:\n{mounted.stderr()}"
+    assert not is_mounted(mounted.mnt), "SIGTERM left the mount behind"
+
+
+def test_sigterm_with_a_file_open_in_submit(mounted):
+    """Stopping the daemon while a writer still has a submit file open (its release never
+    comes): exit 0, unmounted, nothing submitted, and no leak reported under ASan."""
+    fd = os.open(mounted.submit_dir() / "open.jsonl", os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, CONTENT)
+        mounted.proc.send_signal(signal.SIGTERM)
+        code = mounted.wait_exit(30)
+    finally:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    assert code == 0, f"exit {code} after SIGTERM:\n{mounted.stderr()}"
+    assert not is_mounted(mounted.mnt)
+    assert mounted.emu.state()["batches"] == 0
+
+
+def test_sigterm_unmounts_a_relative_mountpoint(batchfs_factory, emulator, tmp_path):
+    """`batchfs mnt` (relative path), then SIGTERM: the daemon chdir()s to / when it starts,
+    so the unmount must not use the relative path."""
+    (tmp_path / "rel").mkdir()
+    fs = batchfs_factory(emulator, mountpoint="rel", cwd=str(tmp_path))
+    assert is_mounted(tmp_path / "rel")
+    fs.proc.send_signal(signal.SIGTERM)
+    code = fs.wait_exit(30)
+    still = is_mounted(tmp_path / "rel")
+    assert code == 0 and not still, f"exit {code}, still mounted: {still}; stderr:\n{fs.stderr()}"
+
+
+def _daemon_pids(mnt, exclude):
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) == exclude:
+            continue
+        try:
+            argv = read_bytes(f"/proc/{d}/cmdline").split(b"\0")
+        except OSError:
+            continue
+        if str(mnt).encode() in argv and any(a.endswith(b"batchfs") for a in argv[:1]):
+            pids.append(int(d))
+    return pids
+
+
+def test_background_mount_and_unmount(batchfs_factory, emulator):
+    fs = batchfs_factory(emulator, foreground=False)
+    assert fs.wait_exit(30) == 0, fs.stderr()   # the parent returns once mounted
+    assert is_mounted(fs.mnt)
+    daemons = _daemon_pids(fs.mnt, fs.proc.pid)
+    assert len(daemons) == 1, daemons
+    assert write_close(fs.submit_dir() / "bg.jsonl", CONTENT) == (None, 0)
+    assert emulator.state()["batches"] == 1
+    assert fs.unmount() == 0
+    poll(lambda: not os.path.exists(f"/proc/{daemons[0]}"), timeout=20, what="the daemon to exit")
+
+
+# ---- options and environment ---------------------------------------------------------------------
+
+def test_endpoint_from_environment(batchfs_factory, emulator):
+    fs = batchfs_factory(emulator, endpoint="env")
+    assert write_close(fs.submit_dir() / "env.jsonl", CONTENT) == (None, 0)
+    assert emulator.state()["batches"] == 1
+    assert f"endpoint {emulator.url}" in read_text(fs.meta("config"))
+
+
+def test_option_endpoint_wins_over_environment(batchfs_factory, emulator):
+    fs = batchfs_factory(emulator, env={"AZURE_OPENAI_ENDPOINT": f"http://127.0.0.1:{closed_port()}"})
+    assert f"endpoint {emulator.url}" in read_text(fs.meta("config"))
+    assert os.listdir(fs.mnt / "batches") == []
+
+
+def test_api_version_from_environment(batchfs_factory, emulator):
+    fs = batchfs_factory(emulator, env={"OPENAI_API_VERSION": "2024-08-01-preview"})
+    assert write_close(fs.submit_dir() / "v.jsonl", CONTENT) == (None, 0)
+    data_plane = [r for r in emulator.requests()
+                  if r["path"].startswith("/openai/") and not r["path"].startswith("/openai/deployments")]
+    assert data_plane
+    assert {r["query"].get("api-version") for r in data_plane} == {"2024-08-01-preview"}
+    assert "api_version 2024-08-01-preview" in read_text(fs.meta("config"))
+
+
+def test_openai_api_key_on_azure(batchfs_factory, emulator):
+    fs = batchfs_factory(emulator, key=None, endpoint="env", env={"OPENAI_API_KEY": "test-key"})
+    assert write_close(fs.submit_dir() / "k.jsonl", CONTENT) == (None, 0)
+    assert {r["auth"] for r in emulator.requests()} == {"api-key"}
+
+
+def test_openai_surface_from_environment(batchfs_factory, emulator):
+    fs = batchfs_factory(emulator, key=None, endpoint=None,
+                         env={"OPENAI_API_KEY": "test-key", "OPENAI_BASE_URL": emulator.url + "/v1"})
+    assert "surface openai" in read_text(fs.meta("config"))
+    deps = os.listdir(fs.mnt / "deployments")
+    assert "gpt-4o-mini" in deps, deps
+    content = jsonl(3, model="gpt-4o-mini").encode()
+    assert write_close(fs.submit_dir("gpt-4o-mini") / "oa.jsonl", content) == (None, 0)
+    assert len(calls(emulator, "POST", r"/v1/batches")) == 1
+    assert {r["auth"] for r in emulator.requests()} == {"bearer"}
+    assert all(r["path"].startswith("/v1/") for r in emulator.requests())
+
+
+# ---- deployments ---------------------------------------------------------------------------------
+
+def test_deployments_from_the_service_listing(batchfs_factory, emulator_factory):
+    emu = emulator_factory(deployments="alpha-batch=gpt-4o,beta-batch=gpt-4o-mini")
+    fs = batchfs_factory(emu)
+    assert sorted(os.listdir(fs.mnt / "deployments")) == ["alpha-batch", "beta-batch"]
+
+
+def test_deployments_option(batchfs_factory, emulator_factory):
+    emu = emulator_factory(config={"legacy_deployments_api": False})
+    fs = batchfs_factory(emu, options={"deployments": "gpt-4o-batch,other-batch"})
+    assert sorted(os.listdir(fs.mnt / "deployments")) == ["gpt-4o-batch", "other-batch"]
+    assert write_close(fs.submit_dir() / "d.jsonl", CONTENT) == (None, 0)
+    assert all_batches(emu)[0]["metadata"]["batchfs_deployment"] == DEPLOYMENT
+
+
+def test_mkdir_deployment(batchfs_factory, emulator_factory):
+    emu = emulator_factory(deployments="gpt-4o-batch,made-batch=gpt-4o",
+                           config={"legacy_deployments_api": False})
+    fs = batchfs_factory(emu)
+    assert os.listdir(fs.mnt / "deployments") == []
+    os.mkdir(fs.mnt / "deployments" / "made-batch")
+    assert os.listdir(fs.mnt / "deployments") == ["made-batch"]
+    assert sorted(os.listdir(fs.dep("made-batch"))) == ["batches", "submit"]
+    with pytest.raises(FileExistsError):
+        os.mkdir(fs.mnt / "deployments" / "made-batch")
+    with pytest.raises(PermissionError):
+        os.mkdir(fs.mnt / "batches" / "nope")
+    content = jsonl(3, model="made-batch").encode()
+    assert write_close(fs.submit_dir("made-batch") / "m.jsonl", content) == (None, 0)
+    (b,) = all_batches(emu)
+    assert b["metadata"]["batchfs_deployment"] == "made-batch"
+    assert os.readlink(fs.links_dir("made-batch") / "m.jsonl") == f"../../../batches/{b['id']}"
+    wait_status(fs, b["id"], "completed")
+    # an empty deployment directory can be removed again
+    os.mkdir(fs.mnt / "deployments" / "spare-batch")
+    os.rmdir(fs.mnt / "deployments" / "spare-batch")
+    assert "spare-batch" not in os.listdir(fs.mnt / "deployments")
+
+
+def test_deployments_learnt_from_batch_metadata(batchfs_factory, emulator_factory):
+    emu = emulator_factory(config={"legacy_deployments_api": False})
+    (old,) = emu.create_batches(1, metadata={"batchfs_deployment": "learnt-batch",
+                                             "batchfs_name": "old.jsonl"})
+    fs = batchfs_factory(emu)
+    assert "learnt-batch" in os.listdir(fs.mnt / "deployments")
+    assert os.readlink(fs.links_dir("learnt-batch") / "old.jsonl") == f"../../../batches/{old}"
+    emu.create_batches(1, metadata={"batchfs_deployment": "later-batch", "batchfs_name": "new.jsonl"})
+    poll(lambda: (os.listdir(fs.mnt / "batches"), os.listdir(fs.mnt / "deployments"))[1],
+         lambda deps: "later-batch" in deps, timeout=10, what="deployments/later-batch")
+    assert os.listdir(fs.links_dir("later-batch")) == ["new.jsonl"]
+
+
+# ---- private directories and secrets --------------------------------------------------------------
+
+def _modes(root):
+    out = {}
+    for r, dirs, files in os.walk(root):
+        for n in dirs + files:
+            p = os.path.join(r, n)
+            out[p] = stat.S_IMODE(os.lstat(p).st_mode)
+    return out
+
+
+def test_spool_and_cache_dirs_are_private(mounted):
+    bid = None
+    assert write_close(mounted.submit_dir() / "priv.jsonl", CONTENT) == (None, 0)
+    bid = all_batches(mounted.emu)[0]["id"]
+    wait_status(mounted, bid, "completed")
+    read_bytes(mounted.batch(bid) / "output.jsonl")
+    # a file being written sits in the spool
+    fd = os.open(mounted.submit_dir() / "open.jsonl", os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, CONTENT)
+        for d in (mounted.spool, mounted.cache):
+            assert stat.S_IMODE(os.stat(d).st_mode) == 0o700, d
+        entries = {**_modes(mounted.spool), **_modes(mounted.cache)}
+        assert any(m for p, m in entries.items() if os.path.isfile(p)), entries
+        bad = {p: oct(m) for p, m in entries.items() if m & 0o077}
+        assert not bad, bad
+    finally:
+        os.close(fd)
+
+
+def test_default_dirs_from_xdg_are_private(batchfs_factory, emulator, tmp_path):
+    state, cache = tmp_path / "state", tmp_path / "cachehome"
+    fs = batchfs_factory(emulator, spool=False, cache=False,
+                         env={"XDG_STATE_HOME": str(state), "XDG_CACHE_HOME": str(cache)})
+    config = read_text(fs.meta("config"))
+    assert f"spool_dir {state}/batchfs/spool" in config, config
+    assert f"cache_dir {cache}/batchfs/downloads" in config, config
+    assert stat.S_IMODE(os.stat(state / "batchfs" / "spool").st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(cache / "batchfs" / "downloads").st_mode) == 0o700
+
+
+def test_spool_open_to_others_is_refused(emulator, tmp_path):
+    spool = tmp_path / "open-spool"
+    spool.mkdir()
+    os.chmod(spool, 0o755)
+    fs = run_batchfs(emulator, tmp_path, options={"spool_dir": str(spool)})
+    assert_failed_preflight(fs, "chmod 700")
+
+
+def test_no_secret_in_meta_files_stderr_or_cmdline(batchfs_factory, emulator_factory):
+    key = "sk-secret-" + secrets.token_hex(16)
+    emu = emulator_factory(api_keys=[key])
+    fs = batchfs_factory(emu, key=key, options={"debug": None})
+    assert write_close(fs.submit_dir() / "s.jsonl", CONTENT) == (None, 0)
+    assert write_close(fs.submit_dir() / "bad.jsonl", b"nope\n")[0] == "close"
+    bid = all_batches(emu)[0]["id"]
+    wait_status(fs, bid, "completed")
+    write_close(fs.batch(bid) / "cancel", b"cancel\n", flags=os.O_WRONLY)  # fails: EPERM
+    read_bytes(fs.batch(bid) / "output.jsonl")
+    meta = {n: read_text(fs.meta(n)) for n in os.listdir(fs.mnt / ".batchfs")}
+    assert sorted(meta) == ["config", "errors", "stats", "version"]
+    assert "bad.jsonl" in meta["errors"]
+    for name, text in meta.items():
+        assert key not in text, f".batchfs/{name} shows the key"
+    grep = subprocess.run(["grep", "-r", "-l", key, str(fs.mnt / ".batchfs")], capture_output=True, text=True)
+    assert grep.returncode == 1, grep.stdout
+    cmdline = read_bytes(f"/proc/{fs.pid}/cmdline")
+    assert key.encode() not in cmdline
+    assert fs.stderr(), "debug logging wrote nothing"
+    assert fs.unmount() == 0
+    assert key not in fs.stderr()
+    for root in (fs.spool, fs.cache):
+        for r, _, files in os.walk(root):
+            for f in files:
+                assert key.encode() not in read_bytes(os.path.join(r, f)), f

@@ -292,124 +292,131 @@ static enum core_rc ids_add(char ***ids, size_t *n, size_t *cap,
 	return CORE_OK;
 }
 
-/* Pages through GET /batches; stores every batch; returns the ids. */
-static enum core_rc fetch_batch_ids(struct cache *c, int64_t start, char ***ids,
-				    size_t *n, struct core_err *err)
+/* Collects the ids of one page into the growing, de-duplicated list. */
+struct id_list {
+	char **ids;
+	size_t n, cap;
+	struct strmap *seen;
+};
+
+/*
+ * One page of a listing: fetches it (after = cursor or NULL), stores its
+ * objects, adds their ids to l, and sets *next to the next cursor (heap) or
+ * NULL when the listing is done.
+ */
+typedef enum core_rc (*page_fn)(struct cache *c, int64_t start, const char *after,
+				struct id_list *l, char **next,
+				struct core_err *err);
+
+static enum core_rc batch_page_fn(struct cache *c, int64_t start,
+				  const char *after, struct id_list *l,
+				  char **next, struct core_err *err)
 {
-	struct strmap *seen = strmap_new(NULL);
-	char *after = NULL;
-	size_t cap = 0;
-	enum core_rc rc = CORE_OK;
-	int pages;
+	struct batch_page p;
+	enum core_rc rc;
+	size_t i;
 
-	*ids = NULL;
-	*n = 0;
-	if (!seen)
-		return core_err_set(err, CORE_ENOMEM, "out of memory");
-	for (pages = 0; pages < LIST_MAX_PAGES; pages++) {
-		struct batch_page p;
-		size_t i;
-
-		rc = api_batch_list(c->api, after, LIST_PAGE, &p, err);
-		if (rc)
-			break;
-		pthread_mutex_lock(&c->lock);
-		for (i = 0; i < p.n; i++)
-			batch_store_locked(c, &p.items[i], start);
-		pthread_mutex_unlock(&c->lock);
-		for (i = 0; i < p.n && !rc; i++)
-			rc = ids_add(ids, n, &cap, seen, p.items[i].id);
-		/* Stop when done, or when the server does not move on. */
-		if (rc || !p.has_more || !p.n || !p.last_id ||
-		    (after && !strcmp(after, p.last_id))) {
-			batch_page_release(&p);
-			break;
-		}
-		free(after);
-		after = strdup(p.last_id);
-		batch_page_release(&p);
-		if (!after) {
-			rc = CORE_ENOMEM;
-			break;
-		}
-	}
-	free(after);
-	/* seen holds the same pointers as ids: free the map only. */
-	strmap_free(seen);
-	if (rc == CORE_ENOMEM)
-		core_err_set(err, rc, "out of memory listing batches");
-	if (rc) {
-		ids_free(*ids, *n);
-		*ids = NULL;
-		*n = 0;
-	}
+	*next = NULL;
+	rc = api_batch_list(c->api, after, LIST_PAGE, &p, err);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < p.n; i++)
+		batch_store_locked(c, &p.items[i], start);
+	pthread_mutex_unlock(&c->lock);
+	for (i = 0; i < p.n && !rc; i++)
+		rc = ids_add(&l->ids, &l->n, &l->cap, l->seen, p.items[i].id);
+	if (!rc && p.has_more && p.n && p.last_id &&
+	    !(*next = strdup(p.last_id)))
+		rc = CORE_ENOMEM;
+	batch_page_release(&p);
 	return rc;
 }
 
-/* Pages through GET /files; stores every file; returns the ids. */
-static enum core_rc fetch_file_ids(struct cache *c, int64_t start, char ***ids,
-				   size_t *n, struct core_err *err)
+static enum core_rc file_page_fn(struct cache *c, int64_t start,
+				 const char *after, struct id_list *l,
+				 char **next, struct core_err *err)
 {
-	struct strmap *seen = strmap_new(NULL);
-	char *after = NULL;
-	size_t cap = 0;
+	struct file_page p;
+	enum core_rc rc;
+	size_t i;
+
+	*next = NULL;
+	rc = api_file_list(c->api, NULL, after, 0, &p, err);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < p.n; i++) {
+		struct fentry *e = strmap_get(c->files, p.items[i].id);
+
+		if (e && e->fetched_ms > start)
+			continue;
+		if (!e && (e = calloc(1, sizeof(*e))) &&
+		    strmap_put(c->files, p.items[i].id, e)) {
+			free(e);
+			e = NULL;
+		}
+		if (!e)
+			continue;
+		api_file_release(&e->f);
+		e->present = api_file_copy(&e->f, &p.items[i]) == CORE_OK;
+		e->fetched_ms = start;
+	}
+	pthread_mutex_unlock(&c->lock);
+	for (i = 0; i < p.n && !rc; i++)
+		rc = ids_add(&l->ids, &l->n, &l->cap, l->seen, p.items[i].id);
+	if (!rc && p.has_more && p.n && p.last_id &&
+	    !(*next = strdup(p.last_id)))
+		rc = CORE_ENOMEM;
+	file_page_release(&p);
+	return rc;
+}
+
+/* Walks every page; stops when done or when the cursor does not move. */
+static enum core_rc fetch_ids(struct cache *c, page_fn page, int64_t start,
+			      char ***ids, size_t *n, struct core_err *err)
+{
+	struct id_list l = { NULL, 0, 0, strmap_new(NULL) };
+	char *after = NULL, *next = NULL;
 	enum core_rc rc = CORE_OK;
 	int pages;
 
 	*ids = NULL;
 	*n = 0;
-	if (!seen)
+	if (!l.seen)
 		return core_err_set(err, CORE_ENOMEM, "out of memory");
 	for (pages = 0; pages < LIST_MAX_PAGES; pages++) {
-		struct file_page p;
-		size_t i;
-
-		rc = api_file_list(c->api, NULL, after, 0, &p, err);
-		if (rc)
+		rc = page(c, start, after, &l, &next, err);
+		if (rc || !next || (after && !strcmp(after, next)))
 			break;
-		pthread_mutex_lock(&c->lock);
-		for (i = 0; i < p.n; i++) {
-			struct fentry *e = strmap_get(c->files, p.items[i].id);
-
-			if (e && e->fetched_ms > start)
-				continue;
-			if (!e && (e = calloc(1, sizeof(*e))) &&
-			    strmap_put(c->files, p.items[i].id, e)) {
-				free(e);
-				e = NULL;
-			}
-			if (!e)
-				continue;
-			api_file_release(&e->f);
-			e->present = api_file_copy(&e->f, &p.items[i]) == CORE_OK;
-			e->fetched_ms = start;
-		}
-		pthread_mutex_unlock(&c->lock);
-		for (i = 0; i < p.n && !rc; i++)
-			rc = ids_add(ids, n, &cap, seen, p.items[i].id);
-		if (rc || !p.has_more || !p.n || !p.last_id ||
-		    (after && !strcmp(after, p.last_id))) {
-			file_page_release(&p);
-			break;
-		}
 		free(after);
-		after = strdup(p.last_id);
-		file_page_release(&p);
-		if (!after) {
-			rc = CORE_ENOMEM;
-			break;
-		}
+		after = next;
+		next = NULL;
 	}
 	free(after);
-	strmap_free(seen);
+	free(next);
+	strmap_free(l.seen); /* its values are the ids array's strings */
 	if (rc == CORE_ENOMEM)
-		core_err_set(err, rc, "out of memory listing files");
+		core_err_set(err, rc, "out of memory while listing");
 	if (rc) {
-		ids_free(*ids, *n);
-		*ids = NULL;
-		*n = 0;
+		ids_free(l.ids, l.n);
+		return rc;
 	}
-	return rc;
+	*ids = l.ids;
+	*n = l.n;
+	return CORE_OK;
+}
+
+static enum core_rc fetch_batch_ids(struct cache *c, int64_t start, char ***ids,
+				    size_t *n, struct core_err *err)
+{
+	return fetch_ids(c, batch_page_fn, start, ids, n, err);
+}
+
+static enum core_rc fetch_file_ids(struct cache *c, int64_t start, char ***ids,
+				   size_t *n, struct core_err *err)
+{
+	return fetch_ids(c, file_page_fn, start, ids, n, err);
 }
 
 /*

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* spool.c: a private, budgeted directory of spool files. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -136,6 +137,21 @@ void spool_remove(struct spool *s, const char *path, uint64_t bytes)
 	if (path)
 		unlink(path);
 	spool_unreserve(s, bytes);
+}
+
+void spool_wipe_data(struct spool *s)
+{
+	struct dirent *de;
+	DIR *d = opendir(s->dir);
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, "input-", 6) && strncmp(de->d_name, "upload-", 7))
+			continue;
+		(void)unlinkat(dirfd(d), de->d_name, 0);
+	}
+	closedir(d);
 }
 
 uint64_t spool_used(struct spool *s)

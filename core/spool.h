@@ -40,6 +40,9 @@ void spool_unreserve(struct spool *s, uint64_t n);
 /* Removes a spool file and gives back its bytes. */
 void spool_remove(struct spool *s, const char *path, uint64_t bytes);
 uint64_t spool_used(struct spool *s);
+/* At start-up, after recovery: removes data files a previous daemon left
+ * (receipts do not outlive their daemon). Journals are not touched. */
+void spool_wipe_data(struct spool *s);
 const char *spool_dir(const struct spool *s);
 
 #endif

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* submission.c: streaming validation + spooling of one submitted file, then upload and batch create. */
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #include <openssl/evp.h>
 
+#include "journal.h"
 #include "log.h"
 #include "submission.h"
 #include "validate.h"
@@ -37,6 +39,7 @@ struct submission {
 	bool io_failed;
 	struct core_err io_err;
 	char *file_id;
+	struct journal *journal; /* while committing */
 	struct buf report;
 };
 
@@ -200,6 +203,7 @@ void submission_free(struct submission *s)
 	if (!s)
 		return;
 	drop_input(s);
+	journal_close(s->journal, false);
 	free(s->deployment);
 	free(s->name);
 	free(s->file_id);
@@ -358,6 +362,21 @@ static void random_id(char *out, size_t n)
 		snprintf(out + 2 * i, 3, "%02x", r[i]);
 }
 
+/*
+ * Test-only switch: BATCHFS_CRASH_AT=<step> makes the daemon die by SIGKILL
+ * right after that journal step is durable, so tests can prove recovery at
+ * every step. Steps: begun, uploaded, processed, created.
+ */
+static void crash_point(const char *step)
+{
+	const char *at = getenv("BATCHFS_CRASH_AT");
+
+	if (at && !strcmp(at, step)) {
+		log_error("BATCHFS_CRASH_AT=%s: stopping hard (test switch)", step);
+		raise(SIGKILL);
+	}
+}
+
 /* Appends to the report; a report that cannot grow is cut short, no more. */
 static void report_addf(struct submission *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -396,6 +415,7 @@ enum core_rc submission_commit(struct submission *s, struct api_client *api,
 	enum core_rc rc;
 
 	memset(out, 0, sizeof(*out));
+	memset(&f, 0, sizeof(f));
 	if (!err)
 		err = &local;
 	if (!s->finished)
@@ -404,11 +424,32 @@ enum core_rc submission_commit(struct submission *s, struct api_client *api,
 	up.size = (off_t)(s->up_fd >= 0 ? s->up_size : s->in_size);
 	up.filename = s->name;
 	up.purpose = "batch";
+	random_id(submit_id, sizeof(submit_id));
+
+	/* Durable before anything is sent: a crash from here on is recovered. */
+	{
+		struct journal_info ji = { s->name, s->deployment, s->sha_hex,
+					   submit_id, (uint64_t)up.size };
+
+		rc = journal_begin(spool_dir(s->sp), &ji, &s->journal, err);
+		if (rc)
+			return commit_failed(s, "journaling", rc, err);
+	}
+	crash_point("begun");
 	rc = api_file_upload(api, &up, &f, err);
-	if (rc)
+	if (rc) {
+		/* An upload that failed may still have landed (outcome unknown):
+		 * the journal stays for recovery to look for it. */
+		journal_close(s->journal, rc != CORE_EAMBIGUOUS);
+		s->journal = NULL;
 		return commit_failed(s, "upload", rc, err);
+	}
 	free(s->file_id);
 	s->file_id = strdup(f.id);
+	rc = journal_step(s->journal, "uploaded", "file", f.id, err);
+	if (rc)
+		goto cleanup_file;
+	crash_point("uploaded");
 	if (f.status != FILE_STATUS_PROCESSED &&
 	    (s->cfg.surface != API_SURFACE_OPENAI ||
 	     (f.status != FILE_STATUS_UNKNOWN && f.status != FILE_STATUS_UPLOADED))) {
@@ -422,8 +463,11 @@ enum core_rc submission_commit(struct submission *s, struct api_client *api,
 		if (rc)
 			goto cleanup_file;
 	}
+	rc = journal_step(s->journal, "processed", NULL, NULL, err);
+	if (rc)
+		goto cleanup_file;
+	crash_point("processed");
 	create_endpoint(s->cfg.surface, r->url, endpoint, sizeof(endpoint));
-	random_id(submit_id, sizeof(submit_id));
 	snprintf(name, sizeof(name), "%s", s->name);
 	md[0] = (struct kv){ (char *)"batchfs_name", name };
 	md[1] = (struct kv){ (char *)"batchfs_deployment", s->deployment };
@@ -437,7 +481,10 @@ enum core_rc submission_commit(struct submission *s, struct api_client *api,
 	req.reconcile_key = "batchfs_submit";
 	rc = api_batch_create(api, &req, out, err);
 	if (rc == CORE_EAMBIGUOUS) {
-		/* The batch may exist: keep its input, say so. */
+		/* The batch may exist: keep its input and the journal (the next
+		 * mount settles it), say so. */
+		journal_close(s->journal, false);
+		s->journal = NULL;
 		api_file_release(&f);
 		buf_reset(&s->report);
 		report_addf(s,
@@ -449,6 +496,19 @@ enum core_rc submission_commit(struct submission *s, struct api_client *api,
 		return rc;
 	}
 	if (!rc) {
+		struct core_err jerr = CORE_ERR_INIT;
+
+		/* The batch exists: a journal that cannot say so any more is
+		 * settled by recovery (it finds the batch by its metadata). */
+		if (journal_step(s->journal, "created", "batch", out->id, &jerr) == CORE_OK) {
+			crash_point("created");
+			if (journal_step(s->journal, "done", NULL, NULL, &jerr) == CORE_OK) {
+				journal_close(s->journal, true);
+				s->journal = NULL;
+			}
+		}
+		journal_close(s->journal, false);
+		s->journal = NULL;
 		api_file_release(&f);
 		buf_reset(&s->report);
 		return CORE_OK;
@@ -465,11 +525,20 @@ cleanup_file:
 		if (s->file_id && api_file_delete(api, s->file_id, &derr) != CORE_OK) {
 			log_warn("%s: could not delete the uploaded input %s: %s",
 				 s->name, s->file_id, derr.msg);
-			report_addf(s, "the uploaded input %s could not be deleted: %s\n",
+			report_addf(s, "the uploaded input %s could not be deleted: %s "
+				    "(the next mount will try again)\n",
 				    s->file_id, derr.msg);
-		} else if (s->file_id) {
-			report_addf(s, "the uploaded input %s was deleted\n", s->file_id);
+			journal_close(s->journal, false); /* recovery retries */
+		} else {
+			if (s->file_id)
+				report_addf(s, "the uploaded input %s was deleted\n",
+					    s->file_id);
+			if (journal_step(s->journal, "failed", NULL, NULL, &derr) == CORE_OK)
+				journal_close(s->journal, true);
+			else
+				journal_close(s->journal, false);
 		}
+		s->journal = NULL;
 	}
 	api_file_release(&f);
 	return rc;

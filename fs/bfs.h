@@ -81,6 +81,7 @@ struct bfs {
 	pthread_mutex_t deps_lock;
 	struct strmap *deps; /* name -> struct drop * */
 	time_t started;
+	char *recovery; /* what start-up recovery did (.batchfs/recovery) */
 	/* Open handles, so that the ones whose RELEASE never came (unmounted
 	 * or signalled with files open) are freed at exit. */
 	pthread_mutex_t handles_lock;

@@ -11,7 +11,7 @@
 #include "config.h"
 
 static const char *const meta_files[] = { "version", "config", "stats", "errors",
-					   NULL };
+					   "recovery", NULL };
 
 static int meta_render(struct bfs *b, const char *name, struct buf *out)
 {
@@ -22,6 +22,8 @@ static int meta_render(struct bfs *b, const char *name, struct buf *out)
 				fuse_version(), curl_version());
 	} else if (!strcmp(name, "config")) {
 		rc = buf_addstr(out, b->cfg.summary ? b->cfg.summary : "");
+	} else if (!strcmp(name, "recovery")) {
+		rc = buf_addstr(out, b->recovery ? b->recovery : "");
 	} else if (!strcmp(name, "errors")) {
 		rc = errlog_render(b->errors, out);
 	} else if (!strcmp(name, "stats")) {

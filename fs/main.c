@@ -17,6 +17,7 @@
 #include "ops.h"
 #include "options.h"
 #include "privdir.h"
+#include "recover.h"
 
 #define DEFAULT_SPOOL_SIZE (4ull << 30)
 #define DEFAULT_CACHE_SIZE (4ull << 30)
@@ -276,6 +277,22 @@ int main(int argc, char **argv)
 			cache, strerror(errno));
 		goto out_page;
 	}
+	/* Settle what a previous daemon left half-done, before mounting. */
+	{
+		struct buf rep = BUF_INIT(0);
+		struct recover_result rr;
+
+		if (recover_submissions(b.api, spool, &rep, &rr, &err) != CORE_OK)
+			log_warn("recovery: %s", err.msg);
+		if (rep.len) {
+			fprintf(stderr, "batchfs: recovered %u submission(s) left by a previous "
+					"daemon (see .batchfs/recovery):\n%s",
+				rr.finished + rr.rolled_back + rr.pending, rep.data);
+			b.recovery = buf_take(&rep);
+		}
+		buf_release(&rep);
+		spool_wipe_data(b.spool);
+	}
 	dc.dir = cache;
 	dc.max_bytes = cache_size;
 	dc.max_downloads = 4;
@@ -331,6 +348,7 @@ out_page:
 	spool_close(b.spool);
 	errlog_free(b.errors);
 	free(b.cfg.summary);
+	free(b.recovery);
 	free(spool);
 	free(cache);
 	pthread_mutex_destroy(&b.deps_lock);

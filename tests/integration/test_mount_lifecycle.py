@@ -313,7 +313,7 @@ def test_no_secret_in_meta_files_stderr_or_cmdline(batchfs_factory, emulator_fac
     write_close(fs.batch(bid) / "cancel", b"cancel\n", flags=os.O_WRONLY)  # fails: EPERM
     read_bytes(fs.batch(bid) / "output.jsonl")
     meta = {n: read_text(fs.meta(n)) for n in os.listdir(fs.mnt / ".batchfs")}
-    assert sorted(meta) == ["config", "errors", "stats", "version"]
+    assert sorted(meta) == ["config", "errors", "recovery", "stats", "version"]
     assert "bad.jsonl" in meta["errors"]
     for name, text in meta.items():
         assert key not in text, f".batchfs/{name} shows the key"

@@ -515,6 +515,8 @@ int submit_flush(struct bfs *b, struct handle *h, pid_t pid)
 		if (strmap_put(h->drop->reasons, e->name, why))
 			free(why);
 		pthread_mutex_unlock(&b->deps_lock);
+		errlog_add(b->errors, "submit %s/%s: closed with nothing written (empty_file)",
+			   h->drop->deployment, e->name);
 		return -EINVAL;
 	}
 	ret = commit(b, h->drop, e);

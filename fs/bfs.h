@@ -14,6 +14,7 @@
 #include "cache.h"
 #include "dlcache.h"
 #include "errlog.h"
+#include "inflight.h"
 #include "path.h"
 #include "spool.h"
 #include "strmap.h"
@@ -48,9 +49,11 @@ struct entry {
 	struct submission *sub; /* the spooled bytes (all states) */
 	char *batch_id;		/* ENTRY_DONE */
 	mode_t mode;
+	uint64_t size;		/* bytes written (copy of the submission's, for stat) */
 	struct timespec mtime, ctime;
 	int writers;		/* open write handles */
 	bool dirty;		/* written/created/truncated since the last commit */
+	bool write_failed;	/* a write failed: never submit what is left */
 	unsigned refs;		/* handles + the table */
 };
 
@@ -78,6 +81,7 @@ struct bfs {
 	struct dlcache *dl;
 	struct spool *spool;
 	struct errlog *errors;
+	struct inflight *inflight; /* identical submissions in flight */
 	pthread_mutex_t deps_lock;
 	struct strmap *deps; /* name -> struct drop * */
 	time_t started;

@@ -92,8 +92,7 @@ int submit_getattr(struct bfs *b, const struct bfs_path *p, struct stat *st)
 		bfs_stat_dir(st, b->started);
 		ret = 0;
 	} else if (d && (e = strmap_get(d->entries, p->name))) {
-		bfs_stat_file(st, e->mode, (off_t)submission_size(e->sub),
-			      e->mtime.tv_sec);
+		bfs_stat_file(st, e->mode, (off_t)e->size, e->mtime.tv_sec);
 		st->st_mtim = e->mtime;
 		st->st_ctim = e->ctime;
 		ret = 0;
@@ -200,30 +199,28 @@ static void reason_clear_locked(struct drop *d, const char *name)
 	free(strmap_take(d->reasons, name));
 }
 
-int submit_create(struct bfs *b, const struct bfs_path *p, mode_t mode,
-		  struct fuse_file_info *fi)
+/*
+ * A new entry for name, with its own submission, put in the table in place
+ * of any older one (which lives on for its open handles and its commit:
+ * every writer that truncates gets private bytes, last close decides).
+ */
+static int entry_open_new(struct bfs *b, const char *dep, const char *name,
+			  mode_t mode, bool created, struct fuse_file_info *fi)
 {
 	struct core_err err = CORE_ERR_INIT;
 	struct submission *sub = NULL;
 	struct drop *d;
-	struct entry *e, *old;
-	size_t base;
+	struct entry *e;
 	enum core_rc rc;
 	int ret;
 
-	if (!bfs_name_ok(p->name))
-		return -EINVAL;
-	if (submit_name_is_reason(p->name, &base))
-		return -EPERM; /* reserved for failure reasons */
-	if (!deps_has(b, p->dep))
-		return -ENOENT;
-	rc = entry_new_submission(b, p->dep, p->name, &sub, &err);
+	rc = entry_new_submission(b, dep, name, &sub, &err);
 	if (rc) {
-		errlog_add(b->errors, "submit %s/%s: %s", p->dep, p->name, err.msg);
+		errlog_add(b->errors, "submit %s/%s: %s", dep, name, err.msg);
 		return bfs_errno(rc);
 	}
 	e = calloc(1, sizeof(*e));
-	if (!e || !(e->name = strdup(p->name))) {
+	if (!e || !(e->name = strdup(name))) {
 		free(e);
 		submission_free(sub);
 		return -ENOMEM;
@@ -231,29 +228,29 @@ int submit_create(struct bfs *b, const struct bfs_path *p, mode_t mode,
 	pthread_mutex_init(&e->lock, NULL);
 	e->sub = sub;
 	e->state = ENTRY_STAGING;
-	e->mode = (mode & 07777) ? (mode & 0666) : 0644;
+	e->mode = mode;
 	e->dirty = true;
 	now_ts(&e->mtime);
 	e->ctime = e->mtime;
 	e->refs = 1; /* the table */
 
 	pthread_mutex_lock(&b->deps_lock);
-	d = drop_get_locked(b, p->dep);
-	old = d ? strmap_get(d->entries, p->name) : NULL;
+	d = drop_get_locked(b, dep);
 	if (!d) {
 		ret = -ENOENT;
-	} else if (old && old->state == ENTRY_COMMITTING) {
-		ret = -EBUSY;
-	} else if (strmap_put(d->entries, p->name, e)) {
+	} else if (strmap_put(d->entries, name, e)) {
 		ret = -ENOMEM;
 	} else {
-		reason_clear_locked(d, p->name);
+		reason_clear_locked(d, name);
 		entry_ref_locked(e); /* the handle */
 		e->writers++;
 		ret = handle_for(b, d, e, fi);
-		if (!ret)
-			((struct handle *)(uintptr_t)fi->fh)->created = true;
-		if (ret) {
+		if (!ret) {
+			struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+
+			h->created = created;
+			h->wrote = !created; /* opened with O_TRUNC */
+		} else {
 			e->writers--;
 			e->refs--;
 		}
@@ -269,10 +266,24 @@ int submit_create(struct bfs *b, const struct bfs_path *p, mode_t mode,
 	return ret;
 }
 
+int submit_create(struct bfs *b, const struct bfs_path *p, mode_t mode,
+		  struct fuse_file_info *fi)
+{
+	size_t base;
+
+	if (!bfs_name_ok(p->name))
+		return -EINVAL;
+	if (submit_name_is_reason(p->name, &base))
+		return -EPERM; /* reserved for failure reasons */
+	if (!deps_has(b, p->dep))
+		return -ENOENT;
+	return entry_open_new(b, p->dep, p->name,
+			      (mode & 0777) ? (mode & 0666) : 0644, true, fi);
+}
+
 int submit_open(struct bfs *b, const struct bfs_path *p,
 		struct fuse_file_info *fi)
 {
-	struct core_err err = CORE_ERR_INIT;
 	bool writing = (fi->flags & O_ACCMODE) != O_RDONLY;
 	struct drop *d;
 	struct entry *e;
@@ -305,10 +316,16 @@ int submit_open(struct bfs *b, const struct bfs_path *p,
 		pthread_mutex_unlock(&b->deps_lock);
 		return ret;
 	}
+	if (writing && (fi->flags & O_TRUNC)) {
+		/* A fresh, private submission under this name. */
+		mode_t mode = e->mode;
+
+		pthread_mutex_unlock(&b->deps_lock);
+		return entry_open_new(b, p->dep, p->name, mode, false, fi);
+	}
 	if (writing && e->state == ENTRY_COMMITTING)
 		ret = -EBUSY;
-	else if (writing && !(fi->flags & O_TRUNC) && submission_size(e->sub) &&
-		 e->state != ENTRY_STAGING)
+	else if (writing && e->size && e->state != ENTRY_STAGING)
 		ret = -EPERM; /* a receipt is replaced, not edited: open with O_TRUNC */
 	if (!ret) {
 		entry_ref_locked(e);
@@ -319,35 +336,9 @@ int submit_open(struct bfs *b, const struct bfs_path *p,
 	if (ret)
 		return ret;
 
-	if (writing && (fi->flags & O_TRUNC)) {
-		enum core_rc rc;
-
-		pthread_mutex_lock(&e->lock);
-		rc = submission_reset(e->sub, &err);
-		pthread_mutex_unlock(&e->lock);
-		pthread_mutex_lock(&b->deps_lock);
-		if (!rc) {
-			e->state = ENTRY_STAGING;
-			e->dirty = true;
-			free(e->batch_id);
-			e->batch_id = NULL;
-			now_ts(&e->mtime);
-			reason_clear_locked(d, e->name);
-		}
-		pthread_mutex_unlock(&b->deps_lock);
-		if (rc) {
-			ret = bfs_errno(rc);
-			goto undo;
-		}
-	}
 	ret = handle_for(b, d, e, fi);
-	if (!ret) {
-		struct handle *h = (struct handle *)(uintptr_t)fi->fh;
-
-		h->wrote = writing && (fi->flags & O_TRUNC);
+	if (!ret)
 		return 0;
-	}
-undo:
 	pthread_mutex_lock(&b->deps_lock);
 	if (writing)
 		e->writers--;
@@ -361,6 +352,7 @@ int submit_write(struct bfs *b, struct handle *h, const char *data, size_t len,
 {
 	struct core_err err = CORE_ERR_INIT;
 	struct entry *e = h->entry;
+	uint64_t size;
 	enum core_rc rc = CORE_OK;
 	int ret = 0;
 
@@ -377,7 +369,11 @@ int submit_write(struct bfs *b, struct handle *h, const char *data, size_t len,
 	if (ret)
 		return ret;
 	h->wrote = true;
+	pthread_mutex_lock(&e->lock);
+	size = submission_size(e->sub);
+	pthread_mutex_unlock(&e->lock);
 	pthread_mutex_lock(&b->deps_lock);
+	e->size = size;
 	e->dirty = true;
 	now_ts(&e->mtime);
 	if (!rc)
@@ -392,6 +388,7 @@ int submit_write(struct bfs *b, struct handle *h, const char *data, size_t len,
 			why = NULL;
 		free(why);
 		e->state = ENTRY_FAILED;
+		e->write_failed = true;
 	}
 	pthread_mutex_unlock(&b->deps_lock);
 	if (rc) {
@@ -432,13 +429,14 @@ static void set_reason_locked(struct drop *d, struct entry *e,
 static int commit(struct bfs *b, struct drop *d, struct entry *e)
 {
 	struct core_err err = CORE_ERR_INIT;
-	struct batch bt;
+	struct batch bt = { 0 };
+	char *key = NULL, *shared = NULL;
 	enum core_rc rc;
 	char fallback[700];
 
 	pthread_mutex_lock(&e->lock);
 	pthread_mutex_lock(&b->deps_lock);
-	if (e->state == ENTRY_FAILED && strmap_get(d->reasons, e->name)) {
+	if (e->write_failed) {
 		/* A write already failed: never submit what is left. */
 		e->dirty = false;
 		pthread_mutex_unlock(&b->deps_lock);
@@ -456,18 +454,41 @@ static int commit(struct bfs *b, struct drop *d, struct entry *e)
 	rc = submission_set_name(e->sub, e->name);
 	if (!rc)
 		rc = submission_finish(e->sub, &err);
+	if (!rc && asprintf(&key, "%s\n%s\n%s", d->deployment, e->name,
+			    submission_sha256(e->sub)) < 0)
+		key = NULL;
 	pthread_mutex_unlock(&e->lock);
 
-	/* No lock from here on: the network. */
-	if (!rc)
+	/* No lock from here on: the network. The same bytes under the same
+	 * name to the same deployment, already in flight: share its outcome
+	 * rather than create a second batch. After a failure, retry. */
+	while (!rc && key) {
+		enum core_rc theirs;
+
+		if (inflight_join(b->inflight, key, &theirs, &shared)) {
+			rc = submission_commit(e->sub, b->api, &bt, &err);
+			inflight_finish(b->inflight, key, rc, rc ? NULL : bt.id);
+			break;
+		}
+		if (theirs == CORE_OK && shared) {
+			log_info("%s/%s: identical to a submission in flight; shares batch %s",
+				 d->deployment, e->name, shared);
+			break;
+		}
+		free(shared);
+		shared = NULL;
+	}
+	if (!rc && !key)
 		rc = submission_commit(e->sub, b->api, &bt, &err);
+	free(key);
 
 	snprintf(fallback, sizeof(fallback), "%s: %s\n", e->name, err.msg);
 	pthread_mutex_lock(&b->deps_lock);
 	if (!rc) {
 		e->state = ENTRY_DONE;
 		free(e->batch_id);
-		e->batch_id = strdup(bt.id);
+		e->batch_id = shared ? shared : strdup(bt.id);
+		shared = NULL;
 		reason_clear_locked(d, e->name);
 	} else {
 		e->state = ENTRY_FAILED;
@@ -475,8 +496,10 @@ static int commit(struct bfs *b, struct drop *d, struct entry *e)
 	}
 	pthread_mutex_unlock(&b->deps_lock);
 	if (!rc) {
-		cache_batch_put(b->cache, &bt);
-		log_info("submitted %s/%s as %s", d->deployment, e->name, bt.id);
+		if (bt.id) {
+			cache_batch_put(b->cache, &bt);
+			log_info("submitted %s/%s as %s", d->deployment, e->name, bt.id);
+		}
 		batch_release(&bt);
 		return 0;
 	}
@@ -583,6 +606,7 @@ int submit_truncate(struct bfs *b, const struct bfs_path *p, off_t size,
 	pthread_mutex_unlock(&e->lock);
 	pthread_mutex_lock(&b->deps_lock);
 	if (!rc && size == 0) {
+		e->size = 0;
 		e->state = ENTRY_STAGING;
 		e->dirty = true;
 		free(e->batch_id);

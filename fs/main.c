@@ -140,7 +140,7 @@ int main(int argc, char **argv)
 	struct spool_config sc;
 	struct dlcache_config dc;
 	struct fuse *fuse = NULL;
-	struct fuse_loop_config loop = { .clone_fd = 0, .max_idle_threads = 16 };
+	struct fuse_loop_config *loop = NULL;
 	char *spool = NULL, *cache = NULL;
 	uint64_t spool_size = DEFAULT_SPOOL_SIZE, cache_size = DEFAULT_CACHE_SIZE;
 	const char *auth_kind;
@@ -229,6 +229,7 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&b.handles_lock, NULL);
 	b.deps = strmap_new(drop_free);
 	b.errors = errlog_new();
+	b.inflight = inflight_new();
 	b.started = time(NULL);
 	b.cfg.uid = getuid();
 	b.cfg.gid = getgid();
@@ -236,7 +237,7 @@ int main(int argc, char **argv)
 	b.cfg.max_requests = cfg.surface == API_SURFACE_OPENAI ? 50000 : 100000;
 	b.cfg.process_timeout_ms = o.process_timeout_ms > 0 ? o.process_timeout_ms : 600000;
 	b.cfg.attr_timeout = o.attr_timeout ? atof(o.attr_timeout) : 1.0;
-	if (!b.deps || !b.errors) {
+	if (!b.deps || !b.errors || !b.inflight) {
 		fprintf(stderr, "batchfs: out of memory\n");
 		goto out_page;
 	}
@@ -331,7 +332,17 @@ int main(int argc, char **argv)
 		log_error("cannot install signal handlers");
 		goto out_unmount;
 	}
-	ret = fuse_loop_mt(fuse, &loop) < 0 ? 1 : 0; /* > 0: stopped by a signal */
+	/* A close() that submits holds its thread for the upload: allow many. */
+	loop = fuse_loop_cfg_create();
+	if (!loop) {
+		log_error("out of memory");
+		goto out_signals;
+	}
+	fuse_loop_cfg_set_max_threads(loop, 64);
+	fuse_loop_cfg_set_idle_threads(loop, 16);
+	ret = fuse_loop_mt(fuse, loop) < 0 ? 1 : 0; /* > 0: stopped by a signal */
+	fuse_loop_cfg_destroy(loop);
+out_signals:
 	fuse_remove_signal_handlers(fuse_get_session(fuse));
 out_unmount:
 	fuse_unmount(fuse);
@@ -347,6 +358,7 @@ out_page:
 	dlcache_free(b.dl);
 	spool_close(b.spool);
 	errlog_free(b.errors);
+	inflight_free(b.inflight);
 	free(b.cfg.summary);
 	free(b.recovery);
 	free(spool);

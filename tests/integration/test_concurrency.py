@@ -23,7 +23,7 @@ def test_32_parallel_cp_different_and_identical(batchfs_factory, emulator, tmp_p
         srcs.append((p, fs.submit_dir() / p.name))
     same = tmp_path / "same.jsonl"
     same.write_bytes(m.lines(*[m.line(f"s-{k}") for k in range(5)]))
-    for i in range(IDENTICAL):
+    for i in range(IDENTICAL - 1):
         srcs.append((same, fs.submit_dir() / "same.jsonl"))
     random.shuffle(srcs)
 
@@ -32,7 +32,13 @@ def test_32_parallel_cp_different_and_identical(batchfs_factory, emulator, tmp_p
                               text=True, timeout=120)
 
     with cf.ThreadPoolExecutor(DIFFERENT + IDENTICAL) as pool:
-        results = list(pool.map(cp, srcs))
+        # The first identical copy creates the name; the others then replace it
+        # while it is in flight (racing creates of one new name would make GNU
+        # cp fail with EEXIST on any filesystem: it opens new files O_EXCL).
+        first = pool.submit(cp, (same, fs.submit_dir() / "same.jsonl"))
+        m.poll(lambda: "same.jsonl" in {p.name for p in fs.submit_dir().iterdir()},
+               what="the first identical copy to appear")
+        results = list(pool.map(cp, srcs)) + [first.result()]
     assert all(r.returncode == 0 for r in results), [r.stderr for r in results if r.returncode]
     batches = m.all_batches(emulator)
     names = sorted(b["metadata"]["batchfs_name"] for b in batches)

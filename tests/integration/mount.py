@@ -25,7 +25,7 @@ OTHER_DEPLOYMENT = "gpt-4o-mini-batch"
 
 # ASan/UBSan/LSan reports in the daemon's stderr fail the test.
 SANITIZER_RE = re.compile(r"==\d+==ERROR|runtime error:|LeakSanitizer|AddressSanitizer|"
-                          r"UndefinedBehaviorSanitizer")
+                          r"UndefinedBehaviorSanitizer|ThreadSanitizer")
 
 # Options that keep the tests fast; a test overrides any of them.
 FAST_OPTIONS = {

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@
 #include "options.h"
 #include "privdir.h"
 #include "recover.h"
+#include "stop.h"
 
 #define DEFAULT_SPOOL_SIZE (4ull << 30)
 #define DEFAULT_CACHE_SIZE (4ull << 30)
@@ -166,8 +168,10 @@ int main(int argc, char **argv)
 		goto out_opts;
 	}
 	log_init(o.debug ? LOG_LVL_DEBUG : LOG_LVL_WARN, false);
-	/* Keep the key out of core dumps. */
+	/* Keep the key out of core dumps and away from ptrace by other
+	 * processes of this user. */
 	setrlimit(RLIMIT_CORE, &nocore);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	if (!o.mountpoint && !o.check_only) {
 		fprintf(stderr, "batchfs: no mountpoint given (see --help)\n");
 		ret = 2;
@@ -297,8 +301,7 @@ int main(int argc, char **argv)
 	dc.dir = cache;
 	dc.max_bytes = cache_size;
 	dc.max_downloads = 4;
-	if (dlcache_new(&dc, fetch_file, b.api, &b.dl, &err) ||
-	    cache_new(b.api, &cc, &b.cache, &err)) {
+	if (cache_new(b.api, &cc, &b.cache, &err)) {
 		fprintf(stderr, "batchfs: %s\n", err.msg);
 		goto out_page;
 	}
@@ -328,7 +331,13 @@ int main(int argc, char **argv)
 	}
 	if (!o.foreground)
 		log_init(o.debug ? LOG_LVL_DEBUG : LOG_LVL_WARN, true);
-	if (fuse_set_signal_handlers(fuse_get_session(fuse)) != 0) {
+	/* Threads only after the fork of fuse_daemonize(): a child keeps only
+	 * the forking thread (the download workers would be gone). */
+	if (dlcache_new(&dc, fetch_file, b.api, &b.dl, &err)) {
+		log_error("%s", err.msg);
+		goto out_unmount;
+	}
+	if (stop_begin(&b, fuse) != 0) {
 		log_error("cannot install signal handlers");
 		goto out_unmount;
 	}
@@ -340,10 +349,10 @@ int main(int argc, char **argv)
 	}
 	fuse_loop_cfg_set_max_threads(loop, 64);
 	fuse_loop_cfg_set_idle_threads(loop, 16);
-	ret = fuse_loop_mt(fuse, loop) < 0 ? 1 : 0; /* > 0: stopped by a signal */
+	ret = fuse_loop_mt(fuse, loop) < 0 ? 1 : 0;
 	fuse_loop_cfg_destroy(loop);
 out_signals:
-	fuse_remove_signal_handlers(fuse_get_session(fuse));
+	stop_end();
 out_unmount:
 	fuse_unmount(fuse);
 out_fuse:

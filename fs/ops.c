@@ -496,6 +496,29 @@ static int op_utimens(const char *path, const struct timespec tv[2],
 	return -EPERM;
 }
 
+/* Links and special files have no meaning in this tree. */
+static int op_symlink(const char *target, const char *path)
+{
+	(void)target;
+	(void)path;
+	return -EPERM;
+}
+
+static int op_link(const char *from, const char *to)
+{
+	(void)from;
+	(void)to;
+	return -EPERM;
+}
+
+static int op_mknod(const char *path, mode_t mode, dev_t dev)
+{
+	(void)path;
+	(void)mode;
+	(void)dev;
+	return -EPERM;
+}
+
 static int op_statfs(const char *path, struct statvfs *sv)
 {
 	(void)path;
@@ -524,6 +547,9 @@ const struct fuse_operations bfs_ops = {
 	.init = op_init,
 	.getattr = op_getattr,
 	.readlink = op_readlink,
+	.mknod = op_mknod,
+	.symlink = op_symlink,
+	.link = op_link,
 	.mkdir = op_mkdir,
 	.unlink = op_unlink,
 	.rmdir = op_rmdir,

@@ -151,6 +151,10 @@ def test_background_mount_and_unmount(batchfs_factory, emulator):
     assert len(daemons) == 1, daemons
     assert write_close(fs.submit_dir() / "bg.jsonl", CONTENT) == (None, 0)
     assert emulator.state()["batches"] == 1
+    # Downloads run on worker threads: they must exist in the daemonized child.
+    link = fs.links_dir() / "bg.jsonl"
+    poll(lambda: read_text(link / "status") == "completed\n", what="completion")
+    assert read_bytes(link / "output.jsonl").count(b"\n") == CONTENT.count(b"\n")
     assert fs.unmount() == 0
     poll(lambda: not os.path.exists(f"/proc/{daemons[0]}"), timeout=20, what="the daemon to exit")
 
@@ -328,3 +332,20 @@ def test_no_secret_in_meta_files_stderr_or_cmdline(batchfs_factory, emulator_fac
         for r, _, files in os.walk(root):
             for f in files:
                 assert key.encode() not in read_bytes(os.path.join(r, f)), f
+
+
+def test_sigterm_waits_for_a_submission_in_flight(batchfs_factory, emulator, tmp_path):
+    """Stopping the daemon while a close() waits for its upload to be processed
+    lets that submission finish: cp succeeds, the batch exists, exit 0."""
+    emulator.config(file_process_delay=2.0)
+    fs = batchfs_factory(emulator)
+    src = tmp_path / "inflight.jsonl"
+    src.write_bytes(CONTENT)
+    cp = subprocess.Popen(["cp", str(src), str(fs.submit_dir())], stderr=subprocess.PIPE)
+    poll(lambda: calls(emulator, "POST", r"/openai/files"), what="the upload")
+    fs.proc.send_signal(signal.SIGTERM)
+    assert cp.wait(timeout=60) == 0, cp.stderr.read()
+    assert emulator.state()["batches"] == 1
+    assert fs.wait_exit(30) == 0, fs.stderr()
+    assert "waiting for submissions in flight" in fs.stderr()
+    poll(lambda: not is_mounted(fs.mnt), what="the unmount")

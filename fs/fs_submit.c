@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* fs_submit.c: deployments/D/submit/: the drop box where a written or renamed NAME.jsonl becomes a batch. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -507,6 +508,67 @@ static int commit(struct bfs *b, struct drop *d, struct entry *e)
 	return bfs_errno(rc);
 }
 
+/*
+ * Whether pid is a process being torn down by a signal (Ctrl-C, kill): the
+ * kernel closes its files as it exits, which looks like a normal close. Its
+ * /proc/PID/stat says PF_EXITING in flags (field 9) and the signal in the
+ * low bits of exit_code (field 52, Linux >= 3.5).
+ */
+static bool killed_by_signal(pid_t pid)
+{
+	char path[64], text[2048], *p;
+	unsigned long long flags = 0, code = 0;
+	ssize_t n;
+	int fd, field;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	text[n] = '\0';
+	p = strrchr(text, ')'); /* the command name may hold spaces */
+	if (!p)
+		return false;
+	for (field = 2; p && *p; field++) {
+		p = strchr(p + 1, ' ');
+		if (!p)
+			break;
+		if (field + 1 == 9)
+			flags = strtoull(p + 1, NULL, 10);
+		if (field + 1 == 52)
+			code = strtoull(p + 1, NULL, 10);
+	}
+	return (flags & 0x4) && (code & 0x7f); /* PF_EXITING, WTERMSIG */
+}
+
+/* The writer died by a signal mid-way: never submit the part it wrote. */
+static int abandon(struct bfs *b, struct handle *h)
+{
+	struct entry *e = h->entry;
+	char *why = NULL;
+
+	h->wrote = false;
+	h->created = false;
+	pthread_mutex_lock(&b->deps_lock);
+	if (e->state == ENTRY_STAGING) {
+		e->state = ENTRY_FAILED;
+		e->write_failed = true;
+		if (asprintf(&why, "%s: the writing process was interrupted by a signal "
+			     "before it finished; nothing was submitted\n", e->name) > 0 &&
+		    strmap_put(h->drop->reasons, e->name, why) == CORE_OK)
+			why = NULL;
+		free(why);
+	}
+	pthread_mutex_unlock(&b->deps_lock);
+	errlog_add(b->errors, "submit %s/%s: writer interrupted; nothing submitted",
+		   h->drop->deployment, e->name);
+	return 0;
+}
+
 int submit_flush(struct bfs *b, struct handle *h, pid_t pid)
 {
 	struct entry *e = h->entry;
@@ -516,6 +578,8 @@ int submit_flush(struct bfs *b, struct handle *h, pid_t pid)
 	if (pid != h->opener || !(h->wrote || h->created) ||
 	    !submit_name_is_candidate(e->name))
 		return 0;
+	if (killed_by_signal(pid))
+		return abandon(b, h);
 	pthread_mutex_lock(&e->lock);
 	size = submission_size(e->sub);
 	pthread_mutex_unlock(&e->lock);

@@ -580,6 +580,15 @@ int submit_flush(struct bfs *b, struct handle *h, pid_t pid)
 		return 0;
 	if (killed_by_signal(pid))
 		return abandon(b, h);
+	pthread_mutex_lock(&b->deps_lock);
+	if (e->write_failed) {
+		/* Its reason is already recorded; never submit the rest. */
+		pthread_mutex_unlock(&b->deps_lock);
+		h->wrote = false;
+		h->created = false;
+		return -EIO;
+	}
+	pthread_mutex_unlock(&b->deps_lock);
 	pthread_mutex_lock(&e->lock);
 	size = submission_size(e->sub);
 	pthread_mutex_unlock(&e->lock);

@@ -467,6 +467,9 @@ static void attempt_setup_common(struct http_client *c, CURL *h,
 	/* Idle connections the shared cache may keep (curl: 4 per handle). */
 	curl_easy_setopt(h, CURLOPT_MAXCONNECTS, 64L);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->cfg.connect_timeout_ms);
+	/* libcurl silently resends a request whose reused connection died:
+	 * never let it do that to a POST that creates something. */
+	curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, req->idempotent ? 0L : 1L);
 	if (!req->transfer) {
 		long t = c->cfg.request_timeout_ms;
 

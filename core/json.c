@@ -11,11 +11,46 @@
 #include "model.h"
 #include "timeparse.h"
 
+/*
+ * cJSON decodes a \u0000 escape and ends the C string there, so
+ * "a\u0000b" would read as "a" (another object's id). Returns a copy with
+ * each such escape made \u0001 (a control character keeps the string
+ * distinct, and ids with one are never shown as names), or NULL when there
+ * is none (*oom tells a failed copy apart).
+ */
+static char *escaped_nuls_replaced(const char *data, size_t len, bool *oom)
+{
+	char *copy = NULL;
+	size_t i;
+
+	*oom = false;
+	for (i = 0; i + 5 < len; i++) {
+		if (data[i] != '\\')
+			continue;
+		if (data[i + 1] == 'u' && !memcmp(data + i + 2, "0000", 4)) {
+			if (!copy) {
+				copy = malloc(len);
+				if (!copy) {
+					*oom = true;
+					return NULL;
+				}
+				memcpy(copy, data, len);
+			}
+			copy[i + 5] = '1';
+		}
+		i++; /* skip the escaped character */
+	}
+	return copy;
+}
+
 enum core_rc json_parse_object(const char *data, size_t len, cJSON **out,
 			       struct core_err *err)
 {
 	const char *end = NULL;
+	char *copy;
+	bool oom;
 	cJSON *root;
+	size_t off;
 
 	*out = NULL;
 	if (!data || len == 0)
@@ -25,14 +60,16 @@ enum core_rc json_parse_object(const char *data, size_t len, cJSON **out,
 		return core_err_set(err, CORE_EPARSE,
 				    "response contains a NUL byte (at byte %zu)",
 				    (size_t)((const char *)memchr(data, '\0', len) - data));
-	root = cJSON_ParseWithLengthOpts(data, len, &end, 0);
-	if (!root) {
-		size_t off = end && end >= data ? (size_t)(end - data) : 0;
-
+	copy = escaped_nuls_replaced(data, len, &oom);
+	if (oom)
+		return core_err_set(err, CORE_ENOMEM, "out of memory");
+	root = cJSON_ParseWithLengthOpts(copy ? copy : data, len, &end, 0);
+	off = end && end >= (copy ? copy : data) ? (size_t)(end - (copy ? copy : data)) : 0;
+	free(copy);
+	if (!root)
 		return core_err_set(err, CORE_EPARSE,
 				    "response is not valid json (at byte %zu of %zu)",
 				    off, len);
-	}
 	if (!cJSON_IsObject(root)) {
 		cJSON_Delete(root);
 		return core_err_set(err, CORE_EPARSE,

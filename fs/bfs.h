@@ -86,6 +86,7 @@ struct bfs {
 	struct strmap *deps; /* name -> struct drop * */
 	time_t started;
 	char *recovery; /* what start-up recovery did (.batchfs/recovery) */
+	char *cache_dir;
 	/* Open handles, so that the ones whose RELEASE never came (unmounted
 	 * or signalled with files open) are freed at exit. */
 	pthread_mutex_t handles_lock;
@@ -135,6 +136,11 @@ int files_getattr(struct bfs *b, const struct bfs_path *p, struct stat *st);
 int files_readdir(struct bfs *b, bfs_fill_fn fill, void *ctx);
 int files_open(struct bfs *b, const struct bfs_path *p, struct fuse_file_info *fi);
 int files_unlink(struct bfs *b, const char *id);
+/* Opens a file of the service through the download cache (f from
+ * cache_file_get). An unknown size is refused (EBADMSG); a claimed size of
+ * 0 is checked by downloading (EIO if content arrives). */
+int remote_file_open(struct bfs *b, const struct api_file *f,
+		     struct fuse_file_info *fi);
 
 int meta_getattr(struct bfs *b, const struct bfs_path *p, struct stat *st);
 int meta_readdir(struct bfs *b, bfs_fill_fn fill, void *ctx);

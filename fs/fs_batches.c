@@ -178,8 +178,11 @@ int batches_readdir(struct bfs *b, const struct bfs_path *p, bfs_fill_fn fill,
 		if (!bfs_name_ok(p->id))
 			return -ENOENT;
 		rc = cache_batch_get(b->cache, p->id, &bt, &err);
-		if (rc)
+		if (rc) {
+			if (rc != CORE_ENOTFOUND)
+				errlog_add(b->errors, "batch %s: %s", p->id, err.msg);
 			return bfs_errno(rc);
+		}
 		for (f = 1; f < BF_COUNT; f++) {
 			if (!batch_has(&bt, (enum batch_file)f))
 				continue;
@@ -222,15 +225,17 @@ int batches_open(struct bfs *b, const struct bfs_path *p,
 		return -EACCES;
 	/* A status read refreshes a stale batch; terminal ones stay put. */
 	rc = cache_batch_get(b->cache, p->id, &bt, &err);
-	if (rc)
+	if (rc) {
+		if (rc != CORE_ENOTFOUND)
+			errlog_add(b->errors, "batch %s: %s", p->id, err.msg);
 		return bfs_errno(rc);
+	}
 	if (!batch_has(&bt, p->file)) {
 		batch_release(&bt);
 		return -ENOENT;
 	}
 	if (p->file == BF_INPUT || p->file == BF_OUTPUT || p->file == BF_ERRORS) {
 		struct api_file f;
-		struct handle *h;
 		const char *fid = batch_file_id(&bt, p->file);
 
 		rc = cache_file_get(b->cache, fid, &f, &err);
@@ -240,21 +245,10 @@ int batches_open(struct bfs *b, const struct bfs_path *p,
 			batch_release(&bt);
 			return bfs_errno(rc);
 		}
-		h = handle_new(H_DOWNLOAD);
-		rc = h ? dlcache_open(b->dl, fid, f.bytes > 0 ? (uint64_t)f.bytes : 0,
-				      &h->dl, &err)
-		       : CORE_ENOMEM;
-		api_file_release(&f);
 		batch_release(&bt);
-		if (rc) {
-			handle_free(h);
-			errlog_add(b->errors, "batch %s %s: %s", p->id,
-				   batch_file_name(p->file), err.msg);
-			return bfs_errno(rc);
-		}
-		fi->fh = (uint64_t)(uintptr_t)h;
-		fi->keep_cache = 1; /* immutable content */
-		return 0;
+		ret = remote_file_open(b, &f, fi);
+		api_file_release(&f);
+		return ret;
 	}
 	ret = render(&bt, p->file, &text);
 	batch_release(&bt);

@@ -324,10 +324,11 @@ int submit_open(struct bfs *b, const struct bfs_path *p,
 		pthread_mutex_unlock(&b->deps_lock);
 		return entry_open_new(b, p->dep, p->name, mode, false, fi);
 	}
+	/* A receipt opened for writing without O_TRUNC cannot be edited
+	 * (writes fail with EPERM) but may be truncated to 0 first, as
+	 * truncate(1) does: open, ftruncate, close. */
 	if (writing && e->state == ENTRY_COMMITTING)
 		ret = -EBUSY;
-	else if (writing && e->size && e->state != ENTRY_STAGING)
-		ret = -EPERM; /* a receipt is replaced, not edited: open with O_TRUNC */
 	if (!ret) {
 		entry_ref_locked(e);
 		if (writing)

@@ -299,6 +299,7 @@ int main(int argc, char **argv)
 		spool_wipe_data(b.spool);
 	}
 	dc.dir = cache;
+	b.cache_dir = cache;
 	dc.max_bytes = cache_size;
 	dc.max_downloads = 4;
 	if (cache_new(b.api, &cc, &b.cache, &err)) {

@@ -85,12 +85,37 @@ async def add_faults(request):
     added = []
     try:
         for spec in specs:
-            added.append(st.faults.add(spec))
+            added.append(st.faults.add(_expand_body(spec)))
     except FaultError as exc:
         for rule in added:
             st.faults.rules = [r for r in st.faults.rules if r["id"] != rule["id"]]
         return _error(str(exc))
     return _json({"faults": added})
+
+
+MAX_BUILT_BODY = 512 << 20
+
+
+def _expand_body(spec):
+    """A rule's `body_repeat` {prefix, unit, count, suffix} becomes its `body` (prefix + unit * count +
+    suffix): answers far larger than a control request may be (e.g. a 100 MB list)."""
+    if not isinstance(spec, dict) or "body_repeat" not in spec:
+        return spec
+    spec = dict(spec)
+    rep = spec.pop("body_repeat")
+    if "body" in spec:
+        raise FaultError("give either body or body_repeat")
+    if not isinstance(rep, dict) or set(rep) - {"prefix", "unit", "count", "suffix"}:
+        raise FaultError("body_repeat must be an object with prefix, unit, count, suffix")
+    prefix, unit, suffix = rep.get("prefix", ""), rep.get("unit", ""), rep.get("suffix", "")
+    count = rep.get("count", 0)
+    if not all(isinstance(x, str) for x in (prefix, unit, suffix)) or not isinstance(count, int) \
+            or isinstance(count, bool) or count < 0:
+        raise FaultError("body_repeat: prefix, unit, suffix are strings, count a whole number >= 0")
+    if len(prefix) + len(unit) * count + len(suffix) > MAX_BUILT_BODY:
+        raise FaultError(f"body_repeat: the body would be over {MAX_BUILT_BODY} characters")
+    spec["body"] = prefix + unit * count + suffix
+    return spec
 
 
 async def clear_faults(request):
@@ -153,6 +178,12 @@ async def create_batches(request):
         return _error(f"status must be one of {', '.join(PASSED)}")
     if not isinstance(n_requests, int) or isinstance(n_requests, bool) or not 1 <= n_requests <= 100000:
         return _error("requests must be an integer between 1 and 100000")
+    ids_wanted = body.get("ids")
+    if ids_wanted is not None and (not isinstance(ids_wanted, list) or len(ids_wanted) != count
+                                   or not all(isinstance(i, str) and i for i in ids_wanted)
+                                   or len(set(ids_wanted)) != count
+                                   or any(i in st.store.batches for i in ids_wanted)):
+        return _error("ids must be a list of count distinct, unused, non-empty strings")
     metadata = body.get("metadata")
     if metadata is not None and (not isinstance(metadata, dict)
                                  or not all(isinstance(v, str) for v in metadata.values())):
@@ -183,7 +214,8 @@ async def create_batches(request):
     ids = []
     for i in range(count):
         created = now - count + i + 1
-        b = BatchRec(id=new_batch_id(family), family=family, seq=store.next_seq(), input_file_id=inp.id,
+        bid = ids_wanted[i] if ids_wanted else new_batch_id(family)
+        b = BatchRec(id=bid, family=family, seq=store.next_seq(), input_file_id=inp.id,
                      input_path=snapshot, endpoint=endpoint, completion_window="24h", metadata=metadata,
                      created_at=created, status=status, status_since=now, hold=bool(body.get("hold", False)),
                      model=deployment, url=validation.normalise_url(url) if family == "azure" else url)

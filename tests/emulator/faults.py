@@ -98,7 +98,7 @@ def _body_bytes(body):
     try:
         json.loads(text)
         return text.encode(), "application/json"
-    except ValueError:
+    except (ValueError, RecursionError):   # not JSON, or nested deeper than Python parses
         return text.encode(), "text/plain"
 
 

@@ -99,6 +99,11 @@ int main(void)
 	batch_release(&b);
 	ok(parse_batch("{\"id\":\"a\0b\"}", sizeof("{\"id\":\"a\0b\"}") - 1, &b, &err) == CORE_EPARSE,
 	   "NUL inside the body is a parse error");
+	s = "{\"id\":\"a\\u0000b\",\"status\":\"x\\\\u0000\"}";
+	ok(parse_batch(s, strlen(s), &b, &err) == CORE_OK && !strcmp(b.id, "a\x01" "b") &&
+		   !strcmp(b.status_raw, "x\\u0000"),
+	   "an escaped NUL becomes \\u0001 (no aliasing), an escaped backslash stays");
+	batch_release(&b);
 	s = "\xff\xfe\x00\x01garbage\x80\x81";
 	ok(parse_batch(s, 13, &b, &err) == CORE_EPARSE, "binary garbage");
 	ok(parse_batch("{\"id\":\"\xc3\x28\"}", strlen("{\"id\":\"\xc3\x28\"}"), &b, &err) == CORE_OK,

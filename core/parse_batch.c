@@ -154,7 +154,7 @@ static enum core_rc batch_from_json(const cJSON *o, struct batch *b,
 	memset(b, 0, sizeof(*b));
 	for (i = 0; i < sizeof(strings) / sizeof(strings[0]) && !rc; i++)
 		rc = json_dup_string(o, strings[i].key,
-				     (char **)((char *)b + strings[i].off));
+				     (char **)(void *)((char *)b + strings[i].off));
 	if (rc)
 		goto fail;
 	if (!b->id || !cJSON_IsString(json_get(o, "id"))) {
@@ -162,7 +162,7 @@ static enum core_rc batch_from_json(const cJSON *o, struct batch *b,
 		goto fail;
 	}
 	for (i = 0; i < sizeof(times) / sizeof(times[0]); i++)
-		*(int64_t *)((char *)b + times[i].off) =
+		*(int64_t *)(void *)((char *)b + times[i].off) =
 			json_get_time(o, times[i].key);
 	b->status = batch_status_parse(b->status_raw);
 	parse_counts(json_get(o, "request_counts"), &b->counts);

@@ -37,7 +37,9 @@ long retry_after_parse(const char *retry_after_ms, const char *retry_after,
 	if (retry_after && parse_number(retry_after, &v))
 		return v > 1e9 ? (long)1e12 : (long)(v * 1000.0);
 	if (retry_after && time_parse_http_date(retry_after, &when))
-		return when <= now ? 0 : (long)((when - now) * 1000);
+		return when <= now ? 0
+		       : when - now > 1000000000 ? (long)1e12
+						 : (long)((when - now) * 1000);
 	return -1;
 }
 

@@ -155,7 +155,9 @@ bool time_parse_http_date(const char *s, int64_t *out)
 	return false;
 done:
 	m = month_index(mon);
-	if (!m || strcasecmp(tz, "GMT") != 0 || !valid_fields(m, d, h, mi, sec))
+	/* The year bound keeps time_from_utc() and callers' arithmetic in range. */
+	if (!m || y < 1 || y > 9999 || strcasecmp(tz, "GMT") != 0 ||
+	    !valid_fields(m, d, h, mi, sec))
 		return false;
 	*out = time_from_utc(y, m, d, h, mi, sec);
 	return true;

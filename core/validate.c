@@ -821,7 +821,7 @@ static bool scan_line(const unsigned char *s, size_t n, struct scan *sc)
 		case S_OBJ_FIRST:
 			if (c == '}')
 				goto close;
-			/* fallthrough */
+			__attribute__((fallthrough));
 		case S_KEY:
 			if (c != '"')
 				return fail_at(sc, s, n, i);
@@ -852,7 +852,7 @@ static bool scan_line(const unsigned char *s, size_t n, struct scan *sc)
 		case S_ARR_FIRST:
 			if (c == ']')
 				goto close;
-			/* fallthrough */
+			__attribute__((fallthrough));
 		case S_VALUE:
 			break;
 		}

@@ -27,6 +27,10 @@ int main(void)
 	ok(retry_after_parse(NULL, NULL, now) == -1, "no hint");
 	ok(retry_after_parse("-5", NULL, now) == 0, "negative reads as 0");
 	ok(retry_after_parse(NULL, "99999999999", now) > 60000, "huge stays huge");
+	ok(retry_after_parse(NULL, "Fri, 31 Dec 9999 23:59:59 GMT", now) == (long)1e12,
+	   "a date far ahead is capped like huge seconds (no overflow)");
+	ok(retry_after_parse(NULL, "Sun, 06 Nov 99999999 08:49:37 GMT", now) == -1,
+	   "a date past year 9999 is no hint");
 
 	ok(retry_status_retryable(429) && retry_status_retryable(408) &&
 		   retry_status_retryable(500) && retry_status_retryable(503) &&

@@ -42,7 +42,11 @@ int main(void)
 		{ "Wed, 27 Nov 2026 10:00:00 GMT", 1795773600 },
 	};
 	static const char *const bad_http[] = { "", "tomorrow", "Sun, 06 Foo 1994 08:49:37 GMT",
-						"Sun, 06 Nov 1994 08:49:37 PST", "120" };
+						"Sun, 06 Nov 1994 08:49:37 PST", "120",
+						/* found by fuzz_parse_misc: years out of range */
+						"Sun, 06 Jan -2147483648 08:49:37 GMT",
+						"Sun, 06 Nov 99999999 08:49:37 GMT",
+						"Sun Nov  6 08:49:37 1994722476783" };
 	size_t i;
 	int64_t t;
 

@@ -411,7 +411,8 @@ def test_receipt_is_replaced_not_edited(mounted, tmp_path):
     sub = mounted.submit_dir()
     assert write_close(sub / "rc.jsonl", CONTENT) == (None, 0)
     step, err = write_close(sub / "rc.jsonl", b"more", flags=os.O_WRONLY | os.O_APPEND)
-    assert (step, err) == ("open", errno.EPERM), (step, errno.errorcode.get(err))
+    # The open works (truncate(1) opens then ftruncates); editing does not.
+    assert (step, err) == ("write", errno.EPERM), (step, errno.errorcode.get(err))
     assert read_bytes(sub / "rc.jsonl") == CONTENT
     assert mounted.emu.state()["batches"] == 1
     # cp truncates: a replacement is a new submission

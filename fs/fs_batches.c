@@ -95,12 +95,25 @@ static int file_size(struct bfs *b, const char *file_id, off_t *size)
 	return 0;
 }
 
-int batches_getattr(struct bfs *b, const struct bfs_path *p, struct stat *st)
+/* The batch behind batches/ID (from the cache): 0 or -errno; failures other
+ * than "no such batch" are logged. */
+static int batch_lookup(struct bfs *b, const char *id, struct batch *bt)
 {
 	struct core_err err = CORE_ERR_INIT;
+	enum core_rc rc;
+
+	if (!bfs_name_ok(id))
+		return -ENOENT;
+	rc = cache_batch_get(b->cache, id, bt, &err);
+	if (rc && rc != CORE_ENOTFOUND)
+		errlog_add(b->errors, "batch %s: %s", id, err.msg);
+	return bfs_errno(rc);
+}
+
+int batches_getattr(struct bfs *b, const struct bfs_path *p, struct stat *st)
+{
 	struct batch bt;
 	struct buf text = BUF_INIT(0);
-	enum core_rc rc;
 	off_t size = 0;
 	int ret = 0;
 
@@ -108,14 +121,9 @@ int batches_getattr(struct bfs *b, const struct bfs_path *p, struct stat *st)
 		bfs_stat_dir(st, b->started);
 		return 0;
 	}
-	if (!bfs_name_ok(p->id))
-		return -ENOENT;
-	rc = cache_batch_get(b->cache, p->id, &bt, &err);
-	if (rc) {
-		if (rc != CORE_ENOTFOUND)
-			errlog_add(b->errors, "batch %s: %s", p->id, err.msg);
-		return bfs_errno(rc);
-	}
+	ret = batch_lookup(b, p->id, &bt);
+	if (ret)
+		return ret;
 	if (p->kind == NODE_BATCH) {
 		bfs_stat_dir(st, (time_t)bt.created_at);
 		goto out;
@@ -175,14 +183,10 @@ int batches_readdir(struct bfs *b, const struct bfs_path *p, bfs_fill_fn fill,
 		struct batch bt;
 		int f;
 
-		if (!bfs_name_ok(p->id))
-			return -ENOENT;
-		rc = cache_batch_get(b->cache, p->id, &bt, &err);
-		if (rc) {
-			if (rc != CORE_ENOTFOUND)
-				errlog_add(b->errors, "batch %s: %s", p->id, err.msg);
-			return bfs_errno(rc);
-		}
+		int ret = batch_lookup(b, p->id, &bt);
+
+		if (ret)
+			return ret;
 		for (f = 1; f < BF_COUNT; f++) {
 			if (!batch_has(&bt, (enum batch_file)f))
 				continue;
@@ -224,12 +228,9 @@ int batches_open(struct bfs *b, const struct bfs_path *p,
 	if ((fi->flags & O_ACCMODE) != O_RDONLY)
 		return -EACCES;
 	/* A status read refreshes a stale batch; terminal ones stay put. */
-	rc = cache_batch_get(b->cache, p->id, &bt, &err);
-	if (rc) {
-		if (rc != CORE_ENOTFOUND)
-			errlog_add(b->errors, "batch %s: %s", p->id, err.msg);
-		return bfs_errno(rc);
-	}
+	ret = batch_lookup(b, p->id, &bt);
+	if (ret)
+		return ret;
 	if (!batch_has(&bt, p->file)) {
 		batch_release(&bt);
 		return -ENOENT;

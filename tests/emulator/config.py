@@ -11,6 +11,7 @@ QUIRKS = ("iso_timestamps", "capitalized_status", "null_counts", "errors_data_ob
           "omit_last_id", "empty_string_ids", "null_endpoint", "file_status_null")
 
 DEFAULT_DEPLOYMENTS = "gpt-4o-batch=gpt-4o,gpt-4o-mini-batch=gpt-4o-mini"
+BATCH_SKUS = ("GlobalBatch", "DataZoneBatch")     # deployments a batch job may name
 
 DEFAULTS = {
     # Files
@@ -31,7 +32,7 @@ DEFAULTS = {
     # Transport
     "throttle_bps": 0,                # upload and download rate limit, bytes/s (0 = unlimited)
     # Deployments and models
-    "deployments": None,              # list of {name, model, sku, capacity}; filled at start
+    "deployments": None,              # list of {name, model, sku, capacity, version}; filled at start
     "legacy_deployments_api": True,   # /openai/deployments on 2022-12-01 and 2023-03-15-preview
 }
 for _q in QUIRKS:
@@ -57,8 +58,18 @@ def parse_deployments(value):
             item = {"name": name.strip(), "model": model.strip() or name.strip()}
         if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
             raise ConfigError("each deployment needs a non-empty name")
-        dep = {"name": item["name"], "model": item.get("model") or item["name"],
-               "sku": item.get("sku", "GlobalBatch"), "capacity": int(item.get("capacity", 100))}
+        sku = item.get("sku", "GlobalBatch")
+        if not isinstance(sku, str) or not sku:
+            raise ConfigError("a deployment's sku must be a non-empty string (GlobalBatch, DataZoneBatch, "
+                              "Standard, ...)")
+        capacity = item.get("capacity", 100)
+        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 0:
+            raise ConfigError("a deployment's capacity must be a whole number >= 0")
+        version = item.get("version")
+        if version is not None and (not isinstance(version, str) or not version):
+            raise ConfigError("a deployment's version must be a non-empty string")
+        dep = {"name": item["name"], "model": item.get("model") or item["name"], "sku": sku,
+               "capacity": capacity, "version": version}
         out.append(dep)
     return out
 

@@ -8,6 +8,7 @@ import time
 
 import output
 import validation
+from config import BATCH_SKUS
 from errors import ApiError
 from store import FileRec, new_file_id
 
@@ -61,7 +62,8 @@ class Lifecycle:
         return self.s.cfg["max_requests"] or DEFAULT_MAX_REQUESTS[family]
 
     def deployment_names(self):
-        return [d["name"] for d in self.s.cfg["deployments"]]
+        """Deployments a batch file may name: batch SKUs only (a Standard deployment is model_not_found)."""
+        return [d["name"] for d in self.s.cfg["deployments"] if d["sku"] in BATCH_SKUS]
 
     def reset(self):
         self._jobs.clear()

@@ -8,14 +8,16 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+import arm
 import batches
 import control_api
 import errors
 import faults
 import files
+import identity
 import models
 import transport
-from dialects import AZURE, LEGACY_DEPLOYMENT_VERSIONS, OPENAI, classify
+from dialects import ARM, AZURE, AZURE_V1, IDENTITY_DIALECTS, LEGACY_DEPLOYMENT_VERSIONS, OPENAI, classify
 from lifecycle import Lifecycle
 from reqlog import RequestLog
 
@@ -62,6 +64,7 @@ class AppState:
         self.lifecycle = Lifecycle(self)
         self.faults = faults.FaultBook()
         self.reqlog = RequestLog()
+        self.identity = identity.IdentityState()
 
 
 @dataclass
@@ -117,8 +120,44 @@ def _request_id_headers(dialect):
     return {"apim-request-id": str(uuid.uuid4())}
 
 
+async def _own_surface(request, surface, state):
+    """Identity endpoints and ARM authenticate and answer by themselves."""
+    try:
+        if surface.dialect == ARM:
+            return await arm.handle(request, surface, state)
+        return await identity.handle(request, surface, state)
+    except (ConnectionError, faults.Aborted):
+        raise
+    except Exception as exc:   # never let a bug kill the server: answer 500 and log it
+        log.exception("handler failed for %s %s", request.method, request.path)
+        return transport.json_reply(500, {"error": "server_error",
+                                          "error_description": f"Internal error: {type(exc).__name__}"})
+
+
+def _authorize(request, surface, state):
+    """None when the request may go on, else the 401 Reply (api-key, static Bearer or an emulator token)."""
+    dialect = surface.dialect
+    kind, value = presented_credentials(request, surface)
+    if kind == "api-key":
+        if value in state.api_keys:
+            return None
+    elif kind == "bearer":
+        if value in state.bearer_tokens:
+            return None
+        if surface.is_azure:
+            status, obj = identity.data_plane_check(state, value, dialect == AZURE_V1, request.method,
+                                                    surface.subpath)
+            if status is None:
+                return None
+            if status is not False:
+                return transport.json_reply(status, obj)
+    return transport.json_reply(401, errors.unauthorized(dialect, value))
+
+
 async def dispatch(request, surface, state):
     """Route, authenticate and run the handler; always returns a Reply."""
+    if surface is not None and (surface.dialect in IDENTITY_DIALECTS or surface.dialect == ARM):
+        return await _own_surface(request, surface, state)
     dialect = surface.dialect if surface else AZURE
     handler = None
     if surface is not None and surface.subpath is not None:
@@ -126,10 +165,9 @@ async def dispatch(request, surface, state):
     if handler is None:
         reply = transport.json_reply(404, errors.route_not_found(dialect, request.method, request.path))
     else:
-        kind, value = presented_credentials(request, surface)
-        allowed = state.api_keys if kind == "api-key" else state.bearer_tokens
-        if value is None or value not in allowed:
-            reply = transport.json_reply(401, errors.unauthorized(dialect, value))
+        denied = _authorize(request, surface, state)
+        if denied is not None:
+            reply = denied
         else:
             try:
                 reply = await handler(Ctx(request, surface, state), **params)
@@ -150,9 +188,12 @@ async def api_entry(request):
     state = request.app["state"]
     surface = classify(request.path, request.query)
     dialect = surface.dialect if surface else AZURE
-    kind, _ = presented_credentials(request, surface)
+    kind, value = presented_credentials(request, surface)
     entry = state.reqlog.start(request, dialect, kind)
     request["log_entry"] = entry
+    token = state.identity.lookup(value) if kind == "bearer" else None
+    if token is not None:
+        entry["identity"] = token.log_view()
     rule = state.faults.match(request.method, request.path)
     if rule:
         entry["fault"] = rule["action"]

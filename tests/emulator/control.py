@@ -219,6 +219,115 @@ class Emulator:
     def state(self):
         return self._control("GET", "/state")
 
+    # -- identities (Entra ID, managed identity, ARM, `az`) -------------------------------------
+    def identity(self):
+        """Identity settings: tenant, token_lifetime, imds, app_service, arm, clients (no secrets)."""
+        return self._control("GET", "/identity")
+
+    def set_identity(self, **kv):
+        """PATCH identity settings; nested objects (imds, app_service, arm) merge key by key."""
+        return self._control("PATCH", "/identity", kv)
+
+    def add_client(self, client_id, tenant=None, secret=None, certificate=None, federated_tokens=None,
+                   data_access=None, arm_access=None, secret_expired=None):
+        """Register (or replace) an app registration; certificate: PEM text (or a list of them)."""
+        body = {"client_id": client_id}
+        for k, v in (("tenant", tenant), ("secret", secret), ("certificate", certificate),
+                     ("federated_tokens", federated_tokens), ("data_access", data_access),
+                     ("arm_access", arm_access), ("secret_expired", secret_expired)):
+            if v is not None:
+                body[k] = list(v) if k == "federated_tokens" else v
+        return self._control("POST", "/identity/clients", body)
+
+    def remove_client(self, client_id):
+        return self._control("DELETE", "/identity/clients/" + urllib.parse.quote(client_id, safe=""))
+
+    def add_federated_token(self, client_id, token=None, issuer=None, subject=None, audience=None,
+                            expires_in=None):
+        """Register a federated credential for client_id: `token` as given, or a JWT the emulator mints
+        from issuer/subject/audience/expires_in. Returns the token string."""
+        body = {k: v for k, v in (("token", token), ("issuer", issuer), ("subject", subject),
+                                  ("audience", audience), ("expires_in", expires_in)) if v is not None}
+        path = "/identity/clients/" + urllib.parse.quote(client_id, safe="") + "/federated"
+        return self._control("POST", path, body)["token"]
+
+    def revoke_tokens(self, client_id=None, audience=None):
+        """Revoke issued tokens (all, or one client's / one audience's); returns how many."""
+        body = {k: v for k, v in (("client_id", client_id), ("audience", audience)) if v is not None}
+        return self._control("POST", "/identity/revoke", body)["revoked"]
+
+    def tokens(self):
+        return self._control("GET", "/identity/tokens")["tokens"]
+
+    def issue_token(self, resource=None, scope=None, tenant=None):
+        """A user token as `az account get-access-token` gets it (dict with access_token, expires_on...)."""
+        body = {k: v for k, v in (("resource", resource), ("scope", scope), ("tenant", tenant)) if v is not None}
+        return self._control("POST", "/identity/token", body)
+
+    def token_requests(self, endpoint=None, grant=None):
+        """Token requests seen (entra, imds, app_service, az), oldest first, secrets never included."""
+        reqs = self._control("GET", "/identity/requests")["requests"]
+        return [r for r in reqs if (endpoint is None or r["endpoint"] == endpoint)
+                and (grant is None or r["grant"] == grant)]
+
+    def token_request_counts(self):
+        """{endpoint: {grant: count}}."""
+        return self._control("GET", "/identity/requests")["counts"]
+
+    def clear_token_requests(self):
+        self._control("DELETE", "/identity/requests")
+
+    def add_deployment(self, name, model=None, sku="Standard", capacity=10, version=None):
+        """Append a deployment (default a non-batch Standard one) to the configuration."""
+        deps = self.get_config()["deployments"]
+        deps.append({k: v for k, v in (("name", name), ("model", model or name), ("sku", sku),
+                                       ("capacity", capacity), ("version", version)) if v is not None})
+        return self.config(deployments=deps)["deployments"]
+
+    def entra_token(self, client_id, tenant=None, secret=None, assertion=None,
+                    scope="https://cognitiveservices.azure.com/.default", **form):
+        """POST the client-credentials grant to /{tenant}/oauth2/v2.0/token; returns the Response."""
+        tenant = tenant or self.identity()["tenant"]
+        fields = {"grant_type": "client_credentials", "client_id": client_id, "scope": scope}
+        if secret is not None:
+            fields["client_secret"] = secret
+        if assertion is not None:
+            fields["client_assertion_type"] = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+            fields["client_assertion"] = assertion
+        fields.update(form)
+        fields = {k: v for k, v in fields.items() if v is not None}
+        return self.request("POST", f"/{tenant}/oauth2/v2.0/token", urllib.parse.urlencode(fields).encode(),
+                            {"Content-Type": "application/x-www-form-urlencoded"})
+
+    def token_endpoint(self, tenant=None):
+        """The URL a client assertion's aud must name."""
+        return f"{self.url}/{tenant or self.identity()['tenant']}/oauth2/v2.0/token"
+
+    def imds_token(self, resource="https://cognitiveservices.azure.com", client_id=None, metadata=True,
+                   api_version="2018-02-01"):
+        query = {"api-version": api_version, "resource": resource}
+        if client_id is not None:
+            query["client_id"] = client_id
+        headers = {"Metadata": "true"} if metadata else {}
+        return self.request("GET", "/metadata/identity/oauth2/token?" + urllib.parse.urlencode(query),
+                            headers=headers)
+
+    def app_service_token(self, resource="https://cognitiveservices.azure.com", client_id=None, header=None,
+                          api_version="2019-08-01"):
+        query = {"api-version": api_version, "resource": resource}
+        if client_id is not None:
+            query["client_id"] = client_id
+        if header is None:
+            header = self.identity()["app_service"]["header"]
+        headers = {"X-IDENTITY-HEADER": header} if header is not False else {}
+        return self.request("GET", "/msi/token?" + urllib.parse.urlencode(query), headers=headers)
+
+    def arm_deployments_path(self, name=None):
+        arm = self.identity()["arm"]
+        path = (f"/subscriptions/{arm['subscription']}/resourceGroups/{arm['resource_group']}/providers/"
+                f"Microsoft.CognitiveServices/accounts/{arm['account']}/deployments")
+        return path + ("/" + name if name else "")
+
     # -- the real API --------------------------------------------------------------------------
     def api(self, method, path, query=None, json_body=None, data=None, headers=None, auth="default",
             api_version=None, key=None, timeout=30.0):

@@ -8,6 +8,7 @@ import time
 from aiohttp import web
 
 import config
+import identity
 import output
 import validation
 from faults import FaultError
@@ -144,8 +145,66 @@ async def reset(request):
     st.store.reset()
     st.faults.clear()
     st.reqlog.clear()
+    st.identity.reset()
     st.cfg = st.initial_cfg
     return _json({"reset": True})
+
+
+# ---- identities (Entra ID clients, managed identity, ARM names, issued tokens) -----------------
+
+def _identity_call(fn):
+    async def handler(request):
+        try:
+            return await fn(request, _state(request).identity)
+        except identity.IdentityError as exc:
+            return _error(str(exc))
+    return handler
+
+
+async def get_identity(request, ident):
+    return _json(ident.view())
+
+
+async def patch_identity(request, ident):
+    return _json(ident.patch(await _body(request)))
+
+
+async def add_client(request, ident):
+    return _json(ident.add_client(await _body(request)))
+
+
+async def remove_client(request, ident):
+    client = ident.clients.pop(request.match_info["client_id"], None)
+    if client is None:
+        return _error("no such client", 404)
+    return _json({"removed": client.client_id})
+
+
+async def add_federated(request, ident):
+    return _json(ident.add_federated(request.match_info["client_id"], await _body(request),
+                                     identity._base_url(request)))
+
+
+async def revoke_tokens(request, ident):
+    return _json(ident.revoke(await _body(request)))
+
+
+async def list_tokens(request, ident):
+    return _json({"tokens": ident.token_list()})
+
+
+async def issue_token(request, ident):
+    status, body = ident.issue_for_cli(await _body(request))
+    return _json(body, status)
+
+
+async def token_requests(request, ident):
+    return _json({"requests": ident.log, "counts": ident.counts()})
+
+
+async def clear_token_requests(request, ident):
+    ident.log.clear()
+    return _json({"requests": [], "counts": {}})
 
 
 def _seed_input(st, family, deployment, url, n):
@@ -293,4 +352,14 @@ def register(app):
     r.add_post(PREFIX + "/reset", reset)
     r.add_post(PREFIX + "/batches", create_batches)
     r.add_post(PREFIX + "/batches/{batch_id}", update_batch)
+    r.add_get(PREFIX + "/identity", _identity_call(get_identity))
+    r.add_patch(PREFIX + "/identity", _identity_call(patch_identity))
+    r.add_post(PREFIX + "/identity/clients", _identity_call(add_client))
+    r.add_delete(PREFIX + "/identity/clients/{client_id}", _identity_call(remove_client))
+    r.add_post(PREFIX + "/identity/clients/{client_id}/federated", _identity_call(add_federated))
+    r.add_post(PREFIX + "/identity/revoke", _identity_call(revoke_tokens))
+    r.add_get(PREFIX + "/identity/tokens", _identity_call(list_tokens))
+    r.add_post(PREFIX + "/identity/token", _identity_call(issue_token))
+    r.add_get(PREFIX + "/identity/requests", _identity_call(token_requests))
+    r.add_delete(PREFIX + "/identity/requests", _identity_call(clear_token_requests))
 

@@ -1,11 +1,17 @@
 """API surfaces ("dialects"): URL prefixes, accepted api-versions and per-version behaviour."""
 
+import re
 from dataclasses import dataclass, field
 from typing import Optional
 
 AZURE = "azure"        # /openai/...?api-version=<dated>
 AZURE_V1 = "azure_v1"  # /openai/v1/...  (api-version optional: v1 or preview)
 OPENAI = "openai"      # /v1/...
+ENTRA = "entra"        # /{tenant}/oauth2/v2.0/token, /{tenant}/v2.0/.well-known/openid-configuration
+IMDS = "imds"          # /metadata/identity/oauth2/token (Azure VM managed identity)
+APP_SERVICE = "app_service"  # /msi/token (App Service / Functions managed identity, IDENTITY_ENDPOINT)
+ARM = "arm"            # /subscriptions/... (Azure Resource Manager)
+IDENTITY_DIALECTS = (ENTRA, IMDS, APP_SERVICE)
 
 # Dated Azure data-plane versions that have /batches (first in 2024-07-01-preview; GA 2024-10-21;
 # 2025-04-01-preview is the latest dated authoring preview).
@@ -37,6 +43,9 @@ PURPOSES_UPLOAD = {
 }
 
 
+_ENTRA_PATH = re.compile(r"/[^/]+/(oauth2/v2\.0/token|v2\.0/\.well-known/openid-configuration)\Z")
+
+
 @dataclass
 class Surface:
     """Where a request landed: dialect, api-version and the path below the dialect's prefix."""
@@ -52,7 +61,8 @@ class Surface:
 
     @property
     def is_azure(self):
-        return self.dialect != OPENAI
+        """The Azure OpenAI data plane (dated or v1)."""
+        return self.dialect in (AZURE, AZURE_V1)
 
     @property
     def is_preview(self):
@@ -87,8 +97,16 @@ def classify(path, query):
     """Map a request path onto a Surface, or None when it belongs to no known API surface.
 
     The Surface has subpath None when the prefix is known but its api-version is not accepted
-    there (the gateway answers 404). A later ARM/Entra surface would be one more prefix here.
+    there (the gateway answers 404). The identity and ARM surfaces keep the whole path as subpath.
     """
+    if _ENTRA_PATH.match(path):
+        return Surface(ENTRA, None, path)
+    if path == "/metadata/identity/oauth2/token":
+        return Surface(IMDS, query.get("api-version"), path)
+    if path == "/msi/token":
+        return Surface(APP_SERVICE, query.get("api-version"), path)
+    if path.lower().startswith("/subscriptions/"):
+        return Surface(ARM, query.get("api-version"), path)
     if path.startswith("/openai/v1/") or path == "/openai/v1":
         version = query.get("api-version")
         sub = path[len("/openai/v1"):]

@@ -1,6 +1,8 @@
 """Error bodies as each surface renders them (Azure dated, Azure v1, OpenAI) and the ApiError exception."""
 
-from dialects import AZURE, AZURE_V1, OPENAI
+import uuid
+
+from dialects import APP_SERVICE, ARM, AZURE, AZURE_V1, ENTRA, IMDS, OPENAI
 
 AZURE_401_MESSAGE = ("Access denied due to invalid subscription key or wrong API endpoint. Make sure to "
                      "provide a valid key for an active subscription and use a correct regional API "
@@ -75,8 +77,24 @@ def unauthorized(dialect, presented):
                       "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}}
 
 
+def _identity_fault_body(dialect, status):
+    if dialect in (ENTRA, IMDS):
+        error = "temporarily_unavailable" if status in (429, 503) else "server_error"
+        return {"error": error, "error_description": "The service is temporarily unavailable. Please retry."
+                if error == "temporarily_unavailable" else "An internal server error occurred. Please retry."}
+    if dialect == APP_SERVICE:
+        return {"statusCode": status, "message": "An unexpected error occured while fetching the AAD Token.",
+                "correlationId": str(uuid.uuid4())}
+    code = {429: "TooManyRequests", 503: "ServiceUnavailable", 502: "BadGateway", 504: "GatewayTimeout"}
+    return {"error": {"code": code.get(status, "InternalServerError"),
+                      "message": "The request failed. Please retry." if status == 429 else
+                      "The server encountered an internal error. Please retry the request."}}
+
+
 def default_fault_body(dialect, status):
     """Body used by a `status` fault that gives none: what the service sends for that status."""
+    if dialect in (ENTRA, IMDS, APP_SERVICE, ARM):
+        return _identity_fault_body(dialect, status)
     if dialect == OPENAI:
         if status == 429:
             return {"error": {"message": "Rate limit reached for requests. Please try again later.",

@@ -198,7 +198,7 @@ enum core_rc api_call_run(struct api_client *c, const struct api_call *call,
 {
 	const char *headers[3] = { NULL, NULL, NULL };
 	struct http_request req;
-	char label[160], *url, *auth_line = NULL;
+	char label[160], *url;
 	enum core_rc rc;
 	int nh = 0;
 
@@ -209,11 +209,6 @@ enum core_rc api_call_run(struct api_client *c, const struct api_call *call,
 				  call->path, call->query);
 	if (!url)
 		return core_err_set(err, CORE_ENOMEM, "out of memory");
-	rc = auth_header(c->auth, &auth_line, err);
-	if (rc) {
-		free(url);
-		return rc;
-	}
 	if (c->org_header)
 		headers[nh++] = c->org_header;
 	if (c->proj_header)
@@ -225,7 +220,8 @@ enum core_rc api_call_run(struct api_client *c, const struct api_call *call,
 	req.label = label;
 	req.accept = call->accept;
 	req.headers = headers;
-	req.secret_header = auth_line;
+	req.auth_line = auth_header;
+	req.auth_ctx = c->auth;
 	req.body = call->body;
 	req.body_len = call->body_len;
 	req.upload = call->upload;
@@ -239,7 +235,6 @@ enum core_rc api_call_run(struct api_client *c, const struct api_call *call,
 	req.reconcile_ctx = call->reconcile_ctx;
 	log_debug("%s", label);
 	rc = http_perform(c->http, &req, resp, err);
-	auth_header_free(auth_line);
 	free(url);
 	if (rc)
 		log_debug("%s failed: %s", label, err ? err->msg : core_rc_str(rc));

@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 
+#include "auth.h"
 #include "config.h"
 #include "http.h"
 #include "log.h"
@@ -185,6 +186,7 @@ struct attempt {
 	char retry_after_ms[32];
 	char retry_after[64];
 	int should_retry; /* -1 unset, 0 false, 1 true */
+	const char *secret; /* the auth line for this attempt, or NULL */
 };
 
 static size_t mp_read(char *dst, size_t size, size_t nitems, void *ud)
@@ -401,6 +403,7 @@ static void headers_free(struct curl_slist *l)
 }
 
 static struct curl_slist *headers_build(const struct http_request *req,
+					const char *secret,
 					const char *content_type,
 					int64_t resume_from, bool *oom)
 {
@@ -430,8 +433,8 @@ static struct curl_slist *headers_build(const struct http_request *req,
 	}
 	for (h = req->headers; h && *h; h++)
 		ADD(*h);
-	if (req->secret_header)
-		ADD(req->secret_header);
+	if (secret)
+		ADD(secret);
 	return l;
 #undef ADD
 fail:
@@ -462,6 +465,8 @@ static void attempt_setup_common(struct http_client *c, CURL *h,
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
 	if (c->cfg.ca_file)
 		curl_easy_setopt(h, CURLOPT_CAINFO, c->cfg.ca_file);
+	if (c->cfg.no_proxy)
+		curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
 	curl_easy_setopt(h, CURLOPT_USERAGENT, c->cfg.user_agent);
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	/* Idle connections the shared cache may keep (curl: 4 per handle). */
@@ -540,11 +545,12 @@ static void attempt_run(struct http_client *c, struct attempt *a,
 					 req->body ? req->body : "");
 			curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
 					 (curl_off_t)(req->body ? req->body_len : 0));
-			content_type = "application/json";
+			content_type = req->content_type ? req->content_type
+							  : "application/json";
 		}
 		break;
 	}
-	hdrs = headers_build(req, content_type, a->resume_from, oom);
+	hdrs = headers_build(req, a->secret, content_type, a->resume_from, oom);
 	if (*oom) {
 		curl_easy_cleanup(h);
 		return;
@@ -722,7 +728,8 @@ enum core_rc http_perform(struct http_client *c, const struct http_request *req,
 	struct mp_body mp;
 	int64_t start = now_ms();
 	enum core_rc rc = CORE_OK;
-	bool restart_sink = false;
+	bool restart_sink = false, auth_renewed = false;
+	char *auth_line = NULL;
 	int attempt;
 
 	if (!err)
@@ -765,6 +772,12 @@ enum core_rc http_perform(struct http_client *c, const struct http_request *req,
 		a.resume_from = req->sink_fd >= 0 && !restart_sink ? resp->sink_bytes : 0;
 		restart_sink = false;
 		a.range_start = -1;
+		if (req->auth_line && !auth_line) {
+			rc = req->auth_line(req->auth_ctx, NULL, &auth_line, err);
+			if (rc)
+				break;
+		}
+		a.secret = req->auth_line ? auth_line : req->secret_header;
 		resp->attempts = attempt + 1;
 		if (attempt > 0)
 			atomic_fetch_add(&c->retries, 1);
@@ -821,6 +834,28 @@ enum core_rc http_perform(struct http_client *c, const struct http_request *req,
 			err->http_status = ar.status;
 			http_error_fill(req, ar.status, resp, err);
 			rc = err->rc;
+			if (ar.status == 401 && req->auth_line && !auth_renewed) {
+				/* A refused token: renew it once and resend now. A
+				 * 401 means the request was not acted on. */
+				char *fresh = NULL;
+				struct core_err aerr = CORE_ERR_INIT;
+				enum core_rc arc;
+
+				auth_renewed = true;
+				arc = req->auth_line(req->auth_ctx, auth_line, &fresh, &aerr);
+				if (arc == CORE_OK) {
+					secret_free(auth_line);
+					auth_line = fresh;
+					log_info("%s: credential refused (401); "
+						 "retrying with a renewed token", req->label);
+					attempt--;
+					continue;
+				}
+				if (arc != CORE_ENOTFOUND) /* not: nothing to renew */
+					snprintf(err->msg + strlen(err->msg),
+						 sizeof(err->msg) - strlen(err->msg),
+						 " (renewing the token failed: %s)", aerr.msg);
+			}
 			retryable = retry_status_retryable(ar.status);
 			if (a.should_retry >= 0)
 				retryable = a.should_retry == 1;
@@ -913,6 +948,7 @@ decide:
 	}
 	if (req->upload)
 		free(mp.head);
+	secret_free(auth_line);
 	if (rc) {
 		err->rc = rc;
 		atomic_fetch_add(&c->failures, 1);

@@ -51,8 +51,10 @@
  * Thread-safety: a struct http_client is safe to use from any number of
  * threads at once after http_client_new(); http_client_free() must not race
  * with calls. Secrets: the caller passes the auth header in
- * http_request.secret_header; it is copied into curl's header list only for
- * the attempt and wiped right after; it never reaches logs or messages.
+ * http_request.secret_header, or an auth_line callback; it is copied into
+ * curl's header list only for the attempt and wiped right after; it never
+ * reaches logs or messages. A 401 with an auth_line callback renews the
+ * credential once and resends at once (not counted against max_retries).
  */
 
 struct http_config {
@@ -67,6 +69,7 @@ struct http_config {
 	size_t max_body_bytes;	  /* buffered 2xx bodies; default 16 MiB */
 	const char *ca_file;	  /* NULL: the system CA bundle */
 	const char *user_agent;	  /* NULL: "batchfs/VERSION" */
+	bool no_proxy;		  /* never through a proxy (IMDS must not be) */
 };
 
 void http_config_defaults(struct http_config *cfg);
@@ -89,7 +92,16 @@ struct http_request {
 	const char *accept;		/* Accept header value; NULL: application/json */
 	const char *const *headers;	/* NULL-terminated "Name: value" lines */
 	const char *secret_header;	/* auth line; wiped after each attempt */
+	/* Or: asked for the auth line before the first attempt (refused NULL)
+	 * and once more after a 401 with the line that was refused; a token
+	 * credential then fetches a new token; CORE_ENOTFOUND then means there
+	 * is nothing to renew and the 401 stands. *line is wiped and freed with
+	 * secret_free(). May do HTTP itself (not through this request). */
+	enum core_rc (*auth_line)(void *ctx, const char *refused, char **line,
+				  struct core_err *err);
+	void *auth_ctx;
 	const char *body;		/* JSON body (POST), or NULL */
+	const char *content_type;	/* of body; NULL: application/json */
 	size_t body_len;
 	const struct http_upload *upload; /* or a streamed multipart body */
 	int sink_fd;			/* >= 0: 2xx body goes here (pwrite) */

@@ -77,6 +77,8 @@ struct bfs_config {
 struct bfs {
 	struct bfs_config cfg;
 	struct api_client *api;
+	struct auth *auth;     /* borrowed from api: the data-plane credential */
+	struct auth *arm_auth; /* owned: ARM discovery's credential, or NULL */
 	struct cache *cache;
 	struct dlcache *dl;
 	struct spool *spool;

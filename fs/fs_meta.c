@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* fs_meta.c: .batchfs/: version, effective configuration, stats and recent errors. */
+/* fs_meta.c: .batchfs/: version, configuration, credential, stats and recent errors. */
 #include <errno.h>
+#include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,8 +12,51 @@
 #include "bfs.h"
 #include "config.h"
 
-static const char *const meta_files[] = { "version", "config", "stats", "errors",
-					   "recovery", NULL };
+static const char *const meta_files[] = { "version", "config", "credential", "stats",
+					   "errors", "recovery", NULL };
+
+static enum core_rc time_line(struct buf *out, const char *name, int64_t t)
+{
+	char when[32] = "-";
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	if (t > 0 && gmtime_r(&tt, &tm))
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return buf_printf(out, "%s %s\n", name, when);
+}
+
+/* .batchfs/credential: what the mount authenticates with; never the secret. */
+static enum core_rc credential_render(struct auth *a, const char *label, struct buf *out)
+{
+	struct auth_status st;
+	enum core_rc rc;
+
+	auth_get_status(a, &st);
+	rc = buf_printf(out, "%skind %s\n%sidentity %s\n", label, st.kind, label,
+			st.identity);
+	if (!rc && st.scope[0])
+		rc = buf_printf(out, "%sscope %s\n%stokens_fetched %llu\n"
+				"%stoken_failures %llu\n",
+				label, st.scope, label, (unsigned long long)st.fetches,
+				label, (unsigned long long)st.failures);
+	if (!rc && st.scope[0]) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "%stoken_acquired", label);
+		rc = time_line(out, name, st.acquired_at);
+		snprintf(name, sizeof(name), "%stoken_expires", label);
+		if (!rc)
+			rc = time_line(out, name, st.expires_on);
+		snprintf(name, sizeof(name), "%stoken_refresh", label);
+		if (!rc)
+			rc = time_line(out, name, st.refresh_at);
+		if (!rc)
+			rc = buf_printf(out, "%slast_error %s\n", label,
+					st.last_error[0] ? st.last_error : "-");
+	}
+	return rc;
+}
 
 static int meta_render(struct bfs *b, const char *name, struct buf *out)
 {
@@ -22,6 +67,10 @@ static int meta_render(struct bfs *b, const char *name, struct buf *out)
 				fuse_version(), curl_version());
 	} else if (!strcmp(name, "config")) {
 		rc = buf_addstr(out, b->cfg.summary ? b->cfg.summary : "");
+	} else if (!strcmp(name, "credential")) {
+		rc = credential_render(b->auth, "", out);
+		if (!rc && b->arm_auth)
+			rc = credential_render(b->arm_auth, "management_", out);
 	} else if (!strcmp(name, "recovery")) {
 		rc = buf_addstr(out, b->recovery ? b->recovery : "");
 	} else if (!strcmp(name, "errors")) {

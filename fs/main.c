@@ -12,9 +12,11 @@
 
 #include <curl/curl.h>
 
+#include "arm.h"
 #include "bfs.h"
 #include "config.h"
 #include "log.h"
+#include "notify.h"
 #include "ops.h"
 #include "options.h"
 #include "privdir.h"
@@ -128,6 +130,24 @@ static char *config_summary(const struct bfs_options *o, const struct api_config
 	return s;
 }
 
+/* -o log_level=, or debug for -o debug/-d, else warnings and errors. */
+static bool log_level_parse(const struct bfs_options *o, enum log_level *out)
+{
+	static const char *const names[] = { "error", "warning", "info", "debug" };
+	int i;
+
+	*out = o->debug ? LOG_LVL_DEBUG : LOG_LVL_WARN;
+	if (!o->log_level)
+		return true;
+	for (i = 0; i < 4; i++)
+		if (!strcmp(o->log_level, names[i]) ||
+		    (i == 1 && !strcmp(o->log_level, "warn"))) {
+			*out = (enum log_level)i;
+			return true;
+		}
+	return false;
+}
+
 int main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -145,8 +165,8 @@ int main(int argc, char **argv)
 	struct fuse_loop_config *loop = NULL;
 	char *spool = NULL, *cache = NULL;
 	uint64_t spool_size = DEFAULT_SPOOL_SIZE, cache_size = DEFAULT_CACHE_SIZE;
-	const char *auth_kind;
 	struct rlimit nocore = { 0, 0 };
+	enum log_level level;
 	size_t i;
 	int ret = 1;
 
@@ -167,7 +187,12 @@ int main(int argc, char **argv)
 		ret = 0;
 		goto out_opts;
 	}
-	log_init(o.debug ? LOG_LVL_DEBUG : LOG_LVL_WARN, false);
+	if (!log_level_parse(&o, &level)) {
+		fprintf(stderr, "batchfs: log_level must be error, warning, info or debug\n");
+		ret = 2;
+		goto out_opts;
+	}
+	log_init(level, false);
 	/* Keep the key out of core dumps and away from ptrace by other
 	 * processes of this user. */
 	setrlimit(RLIMIT_CORE, &nocore);
@@ -205,11 +230,14 @@ int main(int argc, char **argv)
 		ret = 2;
 		goto out_curl;
 	}
-	if (bfs_options_api_config(&o, &cfg, &auth, &err)) {
+	if (bfs_options_arm_auth(&o, &b.arm_auth, &err) ||
+	    bfs_options_api_config(&o, &cfg, &auth, &err)) {
+		bfs_options_wipe_secret_env();
 		fprintf(stderr, "batchfs: %s\n", err.msg);
 		goto out_curl;
 	}
-	auth_kind = auth_kind_name(auth);
+	bfs_options_wipe_secret_env();
+	b.auth = auth;
 	if (api_client_new(&cfg, auth, &b.api, &err)) {
 		fprintf(stderr, "batchfs: %s\n", err.msg);
 		goto out_curl;
@@ -264,6 +292,28 @@ int main(int argc, char **argv)
 	} else {
 		log_info("deployment listing not available: %s", err.msg);
 	}
+	if (b.arm_auth) {
+		struct arm_config ac;
+
+		memset(&ac, 0, sizeof(ac));
+		ac.endpoint = o.management_endpoint;
+		ac.subscription_id = o.subscription_id ? o.subscription_id
+						       : getenv("AZURE_SUBSCRIPTION_ID");
+		ac.resource_group = o.resource_group;
+		ac.account_name = o.account_name;
+		ac.allow_http = o.allow_http;
+		ac.http = cfg.http;
+		if (arm_deployment_list(&ac, b.arm_auth, &dl, &err) == CORE_OK) {
+			for (i = 0; i < dl.n; i++)
+				deps_add(&b, dl.items[i].name);
+			log_info("ARM: %zu batch deployment(s) found", dl.n);
+			deployment_list_release(&dl);
+		} else {
+			/* The mount still works with the deployments named or learnt. */
+			fprintf(stderr, "batchfs: warning: deployment discovery through "
+					"the management API failed: %s\n", err.msg);
+		}
+	}
 
 	spool = o.spool_dir ? strdup(o.spool_dir) : default_dir("XDG_STATE_HOME", ".local/state", "spool");
 	cache = o.cache_dir ? strdup(o.cache_dir) : default_dir("XDG_CACHE_HOME", ".cache", "downloads");
@@ -307,7 +357,7 @@ int main(int argc, char **argv)
 		goto out_page;
 	}
 	b.cfg.summary = config_summary(&o, &cfg, spool, cache, spool_size, cache_size,
-				       &cc, auth_kind);
+				       &cc, auth_kind_name(auth));
 
 	/* Mount options: ours are consumed; the rest go to libfuse. */
 	if (fuse_opt_add_arg(&args, "-ofsname=batchfs,subtype=batchfs") ||
@@ -331,7 +381,7 @@ int main(int argc, char **argv)
 		goto out_unmount;
 	}
 	if (!o.foreground)
-		log_init(o.debug ? LOG_LVL_DEBUG : LOG_LVL_WARN, true);
+		log_init(level, true);
 	/* Threads only after the fork of fuse_daemonize(): a child keeps only
 	 * the forking thread (the download workers would be gone). */
 	if (dlcache_new(&dc, fetch_file, b.api, &b.dl, &err)) {
@@ -350,7 +400,16 @@ int main(int argc, char **argv)
 	}
 	fuse_loop_cfg_set_max_threads(loop, 64);
 	fuse_loop_cfg_set_idle_threads(loop, 16);
+	{
+		char ready[PATH_MAX + 64];
+
+		/* MAINPID: after fuse_daemonize() this is the child's pid. */
+		snprintf(ready, sizeof(ready), "READY=1\nMAINPID=%ld\nSTATUS=mounted on %s",
+			 (long)getpid(), o.mountpoint);
+		notify_systemd(ready);
+	}
 	ret = fuse_loop_mt(fuse, loop) < 0 ? 1 : 0;
+	notify_systemd("STOPPING=1");
 	fuse_loop_cfg_destroy(loop);
 out_signals:
 	stop_end();
@@ -378,6 +437,7 @@ out_page:
 out_api:
 	api_client_free(b.api);
 out_curl:
+	auth_free(b.arm_auth);
 	curl_global_cleanup();
 out_opts:
 	bfs_options_release(&o);

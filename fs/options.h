@@ -25,7 +25,18 @@ struct bfs_options {
 	char *endpoint;
 	char *api_version;
 	char *key_file;
-	char *auth;	   /* api-key | bearer (how the key is sent) */
+	char *auth;	   /* api-key | bearer | ad-token | a token_kind name */
+	char *scope;	   /* Entra ID token scope */
+	char *tenant_id;   /* AZURE_TENANT_ID */
+	char *client_id;   /* AZURE_CLIENT_ID */
+	char *authority_host; /* AZURE_AUTHORITY_HOST */
+	char *imds_endpoint;  /* AZURE_POD_IDENTITY_AUTHORITY_HOST */
+	char *token_command;  /* prints a token */
+	char *az_command;     /* the Azure CLI */
+	char *subscription_id; /* ARM deployment discovery: AZURE_SUBSCRIPTION_ID */
+	char *resource_group;
+	char *account_name;
+	char *management_endpoint; /* default https://management.azure.com */
 	char *organization;
 	char *project;
 	char *ca_file;
@@ -49,8 +60,10 @@ struct bfs_options {
 	int show_help;
 	int show_version;
 	int debug;
+	char *log_level;    /* error | warning | info | debug */
 	int foreground;
 	char *mountpoint;
+	char *source;	    /* "batchfs SOURCE MOUNTPOINT": the endpoint, or a name */
 };
 
 /* Parses args (argv without secrets) into *o; prints the problem on error. */
@@ -66,5 +79,19 @@ void bfs_options_usage(const char *prog);
 enum core_rc bfs_options_api_config(const struct bfs_options *o,
 				    struct api_config *cfg, struct auth **auth,
 				    struct core_err *err);
+
+/*
+ * The credential for the Azure management API (ARM deployment discovery),
+ * when subscription_id, resource_group and account_name are set: the same
+ * kind of token credential as the data plane, for the management scope.
+ * *auth NULL when discovery through ARM is not configured. Call before
+ * bfs_options_api_config() (which wipes secrets from the environment).
+ */
+/* Wipes the secret environment variables (keys, client secret, tokens) in
+ * place and unsets them. main() calls it once the credentials are built. */
+void bfs_options_wipe_secret_env(void);
+
+enum core_rc bfs_options_arm_auth(const struct bfs_options *o, struct auth **auth,
+				  struct core_err *err);
 
 #endif

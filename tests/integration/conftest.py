@@ -98,14 +98,14 @@ def batchfs_factory(request, tmp_path, emulator_factory):
     for fs in mounts:
         if failed:
             sys.stderr.write(f"\n----- batchfs stderr {fs.stderr_path} (exit {fs.proc.poll()}) -----\n"
-                             f"{fs.stderr()}\n")
+                             f"{fs.reports()}\n")
         try:
             if fs.proc.poll() is None or _mount.is_mounted(fs.mnt):
                 if failed:
                     fs.cleanup()
                 else:
                     fs.unmount()
-            _mount.assert_no_sanitizer_report(fs.stderr())
+            _mount.assert_no_sanitizer_report(fs.reports())
         except AssertionError as e:
             fs.cleanup()
             problems.append(str(e))

@@ -7,6 +7,8 @@ import tempfile
 import threading
 import time
 
+from mount import VALGRIND, assert_no_sanitizer_report, tool_argv, tool_logs
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 KEY = "test-key"
@@ -66,10 +68,14 @@ class Result:
 
 def run(emu, *args, surface="azure", key=KEY, opts=(), timeout=300,
         endpoint=None, env_extra=None):
-    """Runs bfcore as its own process, reaped with wait4() for its true peak RSS."""
+    """Runs bfcore as its own process, reaped with wait4() for its true peak RSS.
+    Under BATCHFS_VALGRIND=1 it runs in memcheck and any memcheck error fails the call."""
     cmd = [bfcore_bin(), "--surface", surface,
            "--endpoint", endpoint or endpoint_for(emu, surface)]
     cmd += list(opts) + [str(a) for a in args]
+    logdir = tempfile.mkdtemp(prefix="bfcore-vg-") if VALGRIND else None
+    if logdir:
+        cmd = tool_argv(cmd, logdir)
     env = dict(os.environ)
     for name in ("AZURE_OPENAI_API_KEY", "OPENAI_API_KEY", "BFCORE_KEY"):
         env.pop(name, None)
@@ -91,6 +97,10 @@ def run(emu, *args, surface="azure", key=KEY, opts=(), timeout=300,
         err.seek(0)
         stdout = out.read().decode("utf-8", "replace")
         stderr = err.read().decode("utf-8", "replace")
+    if logdir:
+        reports = tool_logs(logdir)
+        shutil.rmtree(logdir, ignore_errors=True)
+        assert_no_sanitizer_report(reports, who="bfcore")
     if code == -9 and elapsed >= timeout:
         raise AssertionError(f"bfcore hung past {timeout}s: {cmd}")
     doc = None

@@ -5,6 +5,10 @@ under a test directory, the key in AZURE_OPENAI_API_KEY, and waits until the
 mountpoint is mounted (failing early, with the daemon's stderr, if it exits).
 BatchFS.unmount() runs `fusermount3 -u` and asserts the daemon exits 0 with no
 sanitizer report; BatchFS.cleanup() is the forced path for failed tests.
+With BATCHFS_VALGRIND=1 every daemon runs under valgrind's memcheck (tool_argv()):
+its log goes to valgrind.PID.log beside the daemon's stderr, and any memcheck error
+there (invalid access, uninitialised value, definite leak) fails the test like a
+sanitizer report does.
 poll() and the wait_* helpers wait on observable state with a deadline; no test
 synchronises with a bare sleep.
 """
@@ -23,9 +27,13 @@ KEY = "test-key"
 DEPLOYMENT = "gpt-4o-batch"
 OTHER_DEPLOYMENT = "gpt-4o-mini-batch"
 
-# ASan/UBSan/LSan reports in the daemon's stderr fail the test.
+# ASan/UBSan/LSan/TSan reports in the daemon's stderr, or memcheck errors in its valgrind
+# log, fail the test.
+VALGRIND_MARK = "VALGRIND-ERROR-BEGIN"
 SANITIZER_RE = re.compile(r"==\d+==ERROR|runtime error:|LeakSanitizer|AddressSanitizer|"
-                          r"UndefinedBehaviorSanitizer|ThreadSanitizer")
+                          r"UndefinedBehaviorSanitizer|ThreadSanitizer|" + VALGRIND_MARK +
+                          r"|Process terminating with default action")
+VALGRIND = os.environ.get("BATCHFS_VALGRIND") == "1"
 
 # Options that keep the tests fast; a test overrides any of them.
 FAST_OPTIONS = {
@@ -46,6 +54,29 @@ def batchfs_bin():
         if full.exists():
             return str(full)
     raise RuntimeError("batchfs not built: run `ninja -C build` or set BATCHFS_BIN")
+
+
+def tool_argv(argv, logdir):
+    """argv as is, or under valgrind's memcheck (BATCHFS_VALGRIND=1) logging to
+    logdir/valgrind.PID.log; every error is framed by VALGRIND_MARK and counts."""
+    if not VALGRIND:
+        return list(argv)
+    return ["valgrind", "--tool=memcheck", f"--log-file={logdir}/valgrind.%p.log",
+            f"--error-markers={VALGRIND_MARK},VALGRIND-ERROR-END",
+            "--leak-check=full", "--show-leak-kinds=definite", "--errors-for-leak-kinds=definite",
+            f"--suppressions={REPO / 'tests' / 'valgrind.supp'}", "--num-callers=30",
+            "--child-silent-after-fork=no"] + list(argv)
+
+
+def tool_logs(logdir):
+    """The text of every valgrind log under logdir ("" without valgrind)."""
+    text = []
+    for log in sorted(Path(logdir).glob("valgrind.*.log")):
+        try:
+            text.append(f"--- {log} ---\n" + log.read_text(errors="replace"))
+        except OSError:
+            pass
+    return "\n".join(text)
 
 
 def daemon_env(extra=None, drop_sdk_vars=True):
@@ -133,6 +164,10 @@ class BatchFS:
         except OSError:
             return ""
 
+    def reports(self):
+        """stderr plus any valgrind logs: what assert_no_sanitizer_report() checks."""
+        return self.stderr() + tool_logs(self.stderr_path.parent)
+
     @property
     def pid(self):
         return self.proc.pid
@@ -169,7 +204,7 @@ class BatchFS:
         code = self.wait_exit(timeout)
         assert not is_mounted(self.mnt), f"{self.mnt} still mounted after unmount"
         text = self.stderr()
-        assert_no_sanitizer_report(text)
+        assert_no_sanitizer_report(self.reports())
         assert code == 0, f"batchfs exited {code} after fusermount3 -u; stderr:\n{text}"
         return code
 
@@ -235,7 +270,8 @@ def start(emu, workdir, options=None, env=None, key=KEY, endpoint="option", moun
     elif endpoint == "env" and emu is not None:
         extra_env["AZURE_OPENAI_ENDPOINT"] = emu.url
     extra_env.update(env or {})
-    argv = [batchfs_bin()] + (["-f"] if foreground else []) + option_args(opts) + list(args) + [mnt_arg]
+    argv = tool_argv([batchfs_bin()] + (["-f"] if foreground else []) + option_args(opts) + list(args)
+                     + [mnt_arg], base)
     stderr_path = base / "batchfs.stderr"
     with open(stderr_path, "wb") as errf:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=errf, stderr=errf,
@@ -276,7 +312,7 @@ def run_batchfs(emu, workdir, options=None, env=None, key=KEY, endpoint="option"
     finally:
         if fs.proc.poll() is None or is_mounted(fs.mnt):
             fs.cleanup()
-    assert_no_sanitizer_report(fs.stderr())
+    assert_no_sanitizer_report(fs.reports())
     return fs
 
 

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from control import jsonl
-from mount import (DEPLOYMENT, all_batches, calls, file_content, get_batch, line, lines, poll,
+from mount import (VALGRIND, DEPLOYMENT, all_batches, calls, file_content, get_batch, line, lines, poll,
                    read_bytes, read_text, wait_status, write_close)
 
 CONTENT = jsonl(4).encode()
@@ -201,7 +201,13 @@ def test_wrong_json_types_in_a_batch_list(batchfs_factory, emulator):
                  what="the good batch in a list full of wrong types")
     assert not {"12345", "None", "True", "1e+300", "batch_x"} & set(names), names
     for n in names:
-        for f in os.listdir(fs.batch(n)):
+        try:
+            entries = os.listdir(fs.batch(n))
+        except FileNotFoundError:
+            # listed, then the list cache expired and a lookup of its own asked the
+            # server, which does not know this id (404): gone is the right answer
+            continue
+        for f in entries:
             data = None
             try:
                 data = read_bytes(fs.batch(n) / f) if f != "cancel" else b""
@@ -305,7 +311,8 @@ def test_100mb_list_body_fails_cleanly_with_bounded_memory(batchfs_factory, emul
     assert len(calls(emulator, "GET", r"/openai/batches")) == 1, emulator.requests()
     after = vm_hwm_kib(fs.pid)
     print(f"\n[100mb] {got.err.strip()}; VmHWM {before} KiB -> {after} KiB")
-    assert after < 100 * 1024, f"VmHWM {after // 1024} MiB"
+    if not VALGRIND:  # memcheck's own shadow memory counts in VmHWM; the growth below still holds
+        assert after < 100 * 1024, f"VmHWM {after // 1024} MiB"
     assert after - before < 64 * 1024, f"VmHWM grew by {(after - before) // 1024} MiB"
     assert "listing batches" in errors_log(fs)
     alive(fs)

@@ -13,6 +13,7 @@ import pytest
 
 from control import jsonl
 from mount import (DEPLOYMENT, all_batches, assert_no_sanitizer_report, batchfs_bin, calls, daemon_env, is_mounted, poll,
+                   tool_argv, tool_logs,
                    read_bytes, read_text, run_batchfs, wait_status, write_close)
 
 CONTENT = jsonl(3).encode()
@@ -58,8 +59,18 @@ def test_unreachable_endpoint_exits_nonzero_with_nothing_mounted(tmp_path, foreg
 
 
 def test_missing_key_exits_nonzero(emulator, tmp_path):
-    fs = run_batchfs(emulator, tmp_path, key=None)
-    assert_failed_preflight(fs, "no API key")
+    """No key and no Entra ID source anywhere: the DefaultAzureCredential chain finds
+    nothing, and the message says what was tried and what to set."""
+    fs = run_batchfs(emulator, tmp_path, key=None,
+                     options={"imds_endpoint": f"http://127.0.0.1:{closed_port()}",
+                              "az_command": str(tmp_path / "no-az")})
+    assert_failed_preflight(fs, "no credential found", "managed-identity", "azure-cli",
+                            "AZURE_OPENAI_API_KEY", "az login")
+
+
+def test_missing_key_on_openai_exits_nonzero(emulator, tmp_path):
+    fs = run_batchfs(emulator, tmp_path, key=None, options={"surface": "openai"})
+    assert_failed_preflight(fs, "no API key", "OPENAI_API_KEY")
 
 
 def test_key_as_an_option_is_refused(emulator, tmp_path):
@@ -68,16 +79,18 @@ def test_key_as_an_option_is_refused(emulator, tmp_path):
     assert emulator.requests() == []
 
 
-def test_check_only(emulator):
+def test_check_only(emulator, tmp_path):
     env = daemon_env({"AZURE_OPENAI_ENDPOINT": emulator.url, "AZURE_OPENAI_API_KEY": "test-key"})
-    ok = subprocess.run([batchfs_bin(), "--check"], env=env, capture_output=True, text=True, timeout=60)
+    ok = subprocess.run(tool_argv([batchfs_bin(), "--check"], tmp_path), env=env, capture_output=True,
+                        text=True, timeout=60)
     assert ok.returncode == 0, ok.stderr
-    assert_no_sanitizer_report(ok.stderr)
+    assert_no_sanitizer_report(ok.stderr + tool_logs(tmp_path))
     assert "credential accepted" in ok.stdout
     env["AZURE_OPENAI_API_KEY"] = "wrong"
-    bad = subprocess.run([batchfs_bin(), "--check"], env=env, capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(tool_argv([batchfs_bin(), "--check"], tmp_path), env=env, capture_output=True,
+                         text=True, timeout=60)
     assert bad.returncode != 0 and "cannot use" in bad.stderr
-    assert_no_sanitizer_report(bad.stderr)
+    assert_no_sanitizer_report(bad.stderr + tool_logs(tmp_path))
 
 
 # ---- unmounting ----------------------------------------------------------------------------------
@@ -138,7 +151,8 @@ def _daemon_pids(mnt, exclude):
             argv = read_bytes(f"/proc/{d}/cmdline").split(b"\0")
         except OSError:
             continue
-        if str(mnt).encode() in argv and any(a.endswith(b"batchfs") for a in argv[:1]):
+        # argv[0] is batchfs, or valgrind when the suite runs under it
+        if str(mnt).encode() in argv and any(a.endswith(b"batchfs") for a in argv):
             pids.append(int(d))
     return pids
 
@@ -317,7 +331,7 @@ def test_no_secret_in_meta_files_stderr_or_cmdline(batchfs_factory, emulator_fac
     write_close(fs.batch(bid) / "cancel", b"cancel\n", flags=os.O_WRONLY)  # fails: EPERM
     read_bytes(fs.batch(bid) / "output.jsonl")
     meta = {n: read_text(fs.meta(n)) for n in os.listdir(fs.mnt / ".batchfs")}
-    assert sorted(meta) == ["config", "errors", "recovery", "stats", "version"]
+    assert sorted(meta) == ["config", "credential", "errors", "recovery", "stats", "version"]
     assert "bad.jsonl" in meta["errors"]
     for name, text in meta.items():
         assert key not in text, f".batchfs/{name} shows the key"

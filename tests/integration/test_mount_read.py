@@ -58,7 +58,7 @@ def test_tree_layout(mounted):
     assert sorted(os.listdir(mnt)) == sorted(["deployments", "batches", "files", ".batchfs"])
     assert sorted(os.listdir(mnt / "deployments")) == ["gpt-4o-batch", "gpt-4o-mini-batch"]
     assert sorted(os.listdir(mounted.dep())) == ["batches", "submit"]
-    assert sorted(os.listdir(mnt / ".batchfs")) == ["config", "errors", "recovery", "stats", "version"]
+    assert sorted(os.listdir(mnt / ".batchfs")) == ["config", "credential", "errors", "recovery", "stats", "version"]
     assert read_text(mounted.meta("version")).startswith("batchfs ")
     config = read_text(mounted.meta("config"))
     assert "list_ttl_ms 300" in config and "status_ttl_ms 200" in config, config

@@ -1,0 +1,220 @@
+"""Operating batchfs like other mounts: `mount -t fuse.batchfs` with the options an
+/etc/fstab line passes, the systemd unit's command line with readiness notification,
+--help, and the man page."""
+
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+from pathlib import Path
+
+from control import jsonl
+from mount import (DEPLOYMENT, all_batches, FAST_OPTIONS, REPO, VALGRIND, assert_no_sanitizer_report, batchfs_bin,
+                   daemon_env, fusermount, is_mounted, poll, read_text, tool_argv, tool_logs,
+                   write_close)
+
+CONTENT = jsonl(2).encode()
+UNIT = REPO / "scripts" / "batchfs.service"
+
+
+def private_key_file(tmp_path, key="test-key"):
+    path = tmp_path / "key"
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def bin_dir_with_batchfs(tmp_path):
+    """A directory holding `batchfs` (what mount.fuse3 runs through /bin/sh) that
+    execs the built daemon, under valgrind when the suite runs under it."""
+    d = tmp_path / "bin"
+    d.mkdir()
+    wrapper = d / "batchfs"
+    argv = tool_argv([batchfs_bin()], tmp_path)
+    wrapper.write_text("#!/bin/sh\nexec " + " ".join(shlex.quote(a) for a in argv) + ' "$@"\n')
+    wrapper.chmod(0o755)
+    return d
+
+
+def daemon_pids(mnt):
+    """Pids of batchfs daemons whose command line names mnt."""
+    pids = []
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit():
+            continue
+        try:
+            args = (p / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if str(mnt).encode() in args and b"mount" not in Path(args[0].decode(errors="replace")).name.encode() \
+                and any(a.endswith(b"batchfs") for a in args):
+            pids.append(int(p.name))
+    return pids
+
+
+class Namespace:
+    """A private mount namespace in which `batchfs` is on mount(8)'s own PATH.
+
+    mount(8) runs helpers with PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:...,
+    so `mount -t fuse.batchfs` needs batchfs installed there. Rather than touch the
+    machine, a namespace bind-mounts a directory holding `batchfs` over
+    /usr/local/bin, runs mount(8) in it, and stays alive (sleep) so the test can
+    reach the mount through /proc/PID/root."""
+
+    def __init__(self, tmp_path, script):
+        bindir = bin_dir_with_batchfs(tmp_path)
+        inner = (f"mount --bind {shlex.quote(str(bindir))} /usr/local/bin && {script} && "
+                 "echo mounted && exec sleep 3600")
+        self.proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", inner],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=daemon_env(), start_new_session=True)
+        first = self.proc.stdout.readline().decode()
+        if first.strip() != "mounted":
+            self.proc.wait(timeout=60)
+            raise AssertionError(f"mount failed: {self.proc.stderr.read().decode()}")
+
+    def path(self, p):
+        return Path(f"/proc/{self.proc.pid}/root") / Path(p).relative_to("/")
+
+    def mountinfo(self, mnt):
+        for line in Path(f"/proc/{self.proc.pid}/mountinfo").read_text().splitlines():
+            f = line.split()
+            if f[4] == str(mnt):
+                return f[5] + "," + line.split(" - ")[1]
+        return None
+
+    def run(self, *argv):
+        return subprocess.run(["nsenter", "-t", str(self.proc.pid), "-m", "--"] + list(argv),
+                              capture_output=True, text=True, timeout=60)
+
+    def close(self, mnt):
+        if self.proc.poll() is None:
+            if self.mountinfo(mnt):
+                self.run("fusermount3", "-u", "-z", str(mnt))
+            self.proc.kill()
+        self.proc.wait()
+
+
+def fstab_options(tmp_path, key_file, extra):
+    opts = dict(FAST_OPTIONS)
+    opts.update({"key_file": str(key_file), "spool_dir": str(tmp_path / "spool"),
+                 "cache_dir": str(tmp_path / "cache")})
+    return ",".join(list(extra) + [f"{k}={v}" for k, v in opts.items()])
+
+
+def test_mount_t_fuse_batchfs_with_fstab_options(emulator, tmp_path):
+    """What `mount -a` does for the line
+    URL /mnt fuse.batchfs _netdev,nofail,auto_unmount,allow_other,uid=,gid=,umask=,key_file=  0 0"""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    key = private_key_file(tmp_path)
+    opts = fstab_options(tmp_path, key, ["_netdev", "nofail", "auto_unmount", "allow_other",
+                                         "uid=4321", "gid=4322", "umask=027",
+                                         "x-systemd.requires=network-online.target"])
+    ns = Namespace(tmp_path, f"mount -t fuse.batchfs {emulator.url} {shlex.quote(str(mnt))} -o {shlex.quote(opts)}")
+    try:
+        info = ns.mountinfo(mnt)
+        assert info and "fuse.batchfs" in info, info
+        assert "allow_other" in info and "default_permissions" in info, info
+        root = ns.path(mnt)
+        st = os.stat(root / "deployments")
+        assert (st.st_uid, st.st_gid) == (4321, 4322)
+        assert st.st_mode & 0o777 == 0o750, oct(st.st_mode)
+        # the mount works: submit, and see the batch
+        assert write_close(root / "deployments" / DEPLOYMENT / "submit" / "f.jsonl", CONTENT) == (None, 0)
+        assert len(all_batches(emulator)) == 1
+        assert len(os.listdir(root / "batches")) == 1
+        pids = daemon_pids(mnt)
+        assert pids, "no daemon found for the mount"
+        for pid in pids:  # the key came from the file: never on a command line
+            assert b"test-key" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+        # auto_unmount: a daemon killed outright leaves no dead mount behind
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        poll(lambda: ns.mountinfo(mnt) is None, timeout=30, what="auto_unmount to remove the mount")
+    finally:
+        ns.close(mnt)
+    assert_no_sanitizer_report(tool_logs(tmp_path))
+
+
+def test_mount_t_fuse_batchfs_then_umount(emulator, tmp_path):
+    """mount(8) then umount(8): the daemon exits by itself, nothing left."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    key = private_key_file(tmp_path)
+    opts = fstab_options(tmp_path, key, ["_netdev", "nofail", "defaults"])
+    ns = Namespace(tmp_path, f"mount -t fuse.batchfs {emulator.url} {shlex.quote(str(mnt))} -o {shlex.quote(opts)}")
+    try:
+        pids = daemon_pids(mnt)
+        assert pids
+        assert read_text(ns.path(mnt) / ".batchfs" / "credential").startswith("kind api-key\n")
+        res = ns.run("umount", str(mnt))
+        assert res.returncode == 0, res.stderr
+        for pid in pids:
+            poll(lambda: not Path(f"/proc/{pid}").exists() or
+                 Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z",
+                 timeout=60, what=f"daemon {pid} to exit after umount")
+        assert ns.mountinfo(mnt) is None
+    finally:
+        ns.close(mnt)
+    assert_no_sanitizer_report(tool_logs(tmp_path))
+
+
+def unit_exec_start():
+    text = UNIT.read_text()
+    lines = [ln for ln in text.splitlines() if ln.startswith("ExecStart=")]
+    assert len(lines) == 1, lines
+    assert re.search(r"^Type=notify$", text, re.M), "the unit must wait for READY=1"
+    assert re.search(r"^Restart=on-failure$", text, re.M)
+    assert "EnvironmentFile=" in text  # secrets from a root-only file, not the unit
+    return shlex.split(lines[0][len("ExecStart="):])
+
+
+def test_systemd_unit_command_line_notifies_ready_and_stops_cleanly(emulator, tmp_path):
+    argv = unit_exec_start()
+    assert argv[0] == "/usr/local/bin/batchfs" and "-f" in argv
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    # What systemd would do: the EnvironmentFile's variables, ${VAR} expanded,
+    # our paths for the binary, mount point and state directories.
+    env = daemon_env({"AZURE_OPENAI_ENDPOINT": emulator.url, "AZURE_OPENAI_API_KEY": "test-key"})
+    argv = [a.replace("${AZURE_OPENAI_ENDPOINT}", emulator.url)
+             .replace("/var/lib/batchfs/spool", str(tmp_path / "spool"))
+             .replace("/var/cache/batchfs", str(tmp_path / "cache"))
+             .replace("/mnt/aoai", str(mnt)) for a in argv[1:]]
+    argv = tool_argv([batchfs_bin()] + argv + ["-o", "list_ttl_ms=300,status_ttl_ms=200"], tmp_path)
+    sock_path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(sock_path))
+    sock.settimeout(120)
+    env["NOTIFY_SOCKET"] = str(sock_path)
+    errf = open(tmp_path / "stderr", "wb")
+    proc = subprocess.Popen(argv, env=env, stdout=errf, stderr=errf, start_new_session=True)
+    try:
+        msg = sock.recv(4096).decode()
+        fields = dict(x.split("=", 1) for x in msg.split("\n") if "=" in x)
+        assert fields.get("READY") == "1", msg
+        assert int(fields["MAINPID"]) == proc.pid
+        # ready means mounted and usable, right now
+        assert is_mounted(mnt)
+        assert write_close(mnt / "deployments" / DEPLOYMENT / "submit" / "s.jsonl", CONTENT) == (None, 0)
+        assert "log_level=info" in " ".join(argv)
+        # systemctl stop: SIGTERM to the main process
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 0
+        sock.settimeout(5)
+        assert "STOPPING=1" in sock.recv(4096).decode()
+        assert not is_mounted(mnt)
+    finally:
+        sock.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if is_mounted(mnt):
+            fusermount(mnt, lazy=True)
+        errf.close()
+    text = (tmp_path / "stderr").read_text(errors="replace")
+    assert "test-key" not in text
+    assert_no_sanitizer_report(text + tool_logs(tmp_path))

@@ -130,6 +130,36 @@ static char *config_summary(const struct bfs_options *o, const struct api_config
 	return s;
 }
 
+/* Adds the batch deployments the management API lists: 0, or -1 (warned). */
+static int discover_arm(struct bfs *b, const struct bfs_options *o,
+			const struct api_config *cfg)
+{
+	struct core_err err = CORE_ERR_INIT;
+	struct deployment_list dl;
+	struct arm_config ac;
+	size_t i;
+
+	memset(&ac, 0, sizeof(ac));
+	ac.endpoint = o->management_endpoint;
+	ac.subscription_id = o->subscription_id ? o->subscription_id
+						: getenv("AZURE_SUBSCRIPTION_ID");
+	ac.resource_group = o->resource_group;
+	ac.account_name = o->account_name;
+	ac.allow_http = o->allow_http;
+	ac.http = cfg->http;
+	if (arm_deployment_list(&ac, b->arm_auth, &dl, &err) != CORE_OK) {
+		/* The mount still works with the deployments named or learnt. */
+		fprintf(stderr, "batchfs: warning: deployment discovery through the "
+				"management API failed: %s\n", err.msg);
+		return -1;
+	}
+	for (i = 0; i < dl.n; i++)
+		deps_add(b, dl.items[i].name);
+	log_info("ARM: %zu batch deployment(s) found", dl.n);
+	deployment_list_release(&dl);
+	return 0;
+}
+
 /* -o log_level=, or debug for -o debug/-d, else warnings and errors. */
 static bool log_level_parse(const struct bfs_options *o, enum log_level *out)
 {
@@ -284,34 +314,16 @@ int main(int argc, char **argv)
 		ret = 2;
 		goto out_page;
 	}
-	if (api_deployment_list(b.api, &dl, &err) == CORE_OK) {
-		for (i = 0; i < dl.n; i++)
-			if (!dl.items[i].sku || strcasestr(dl.items[i].sku, "batch"))
-				deps_add(&b, dl.items[i].name);
-		deployment_list_release(&dl);
-	} else {
-		log_info("deployment listing not available: %s", err.msg);
-	}
-	if (b.arm_auth) {
-		struct arm_config ac;
-
-		memset(&ac, 0, sizeof(ac));
-		ac.endpoint = o.management_endpoint;
-		ac.subscription_id = o.subscription_id ? o.subscription_id
-						       : getenv("AZURE_SUBSCRIPTION_ID");
-		ac.resource_group = o.resource_group;
-		ac.account_name = o.account_name;
-		ac.allow_http = o.allow_http;
-		ac.http = cfg.http;
-		if (arm_deployment_list(&ac, b.arm_auth, &dl, &err) == CORE_OK) {
+	/* Discovery: ARM when configured (it knows the SKUs), else the data
+	 * plane's legacy listing or /models; the names given and learnt stay. */
+	if (!b.arm_auth || discover_arm(&b, &o, &cfg) != 0) {
+		if (api_deployment_list(b.api, &dl, &err) == CORE_OK) {
 			for (i = 0; i < dl.n; i++)
-				deps_add(&b, dl.items[i].name);
-			log_info("ARM: %zu batch deployment(s) found", dl.n);
+				if (!dl.items[i].sku || strcasestr(dl.items[i].sku, "batch"))
+					deps_add(&b, dl.items[i].name);
 			deployment_list_release(&dl);
 		} else {
-			/* The mount still works with the deployments named or learnt. */
-			fprintf(stderr, "batchfs: warning: deployment discovery through "
-					"the management API failed: %s\n", err.msg);
+			log_info("deployment listing not available: %s", err.msg);
 		}
 	}
 

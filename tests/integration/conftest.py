@@ -10,6 +10,11 @@ sys.path.insert(0, os.path.join(REPO, "tests", "emulator"))
 
 from control import Emulator  # noqa: E402
 
+# On the OpenAI surface a "deployment" is a model of /v1/models: name the emulator's
+# models like the Azure deployments the tests use, so one suite runs on every surface.
+SURFACE = os.environ.get("BATCHFS_SURFACE", "azure")
+SURFACE_DEPLOYMENTS = "gpt-4o-batch,gpt-4o-mini-batch" if SURFACE == "openai" else None
+
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
@@ -32,7 +37,11 @@ def emulator_factory(request, tmp_path):
 
     def start(**opts):
         opts.setdefault("log_path", tmp_path / f"emulator-{len(started)}.log")
+        if SURFACE_DEPLOYMENTS:
+            opts.setdefault("deployments", SURFACE_DEPLOYMENTS)
         emu = Emulator.start(**opts)
+        if SURFACE == "openai":
+            emu.default_dialect = "openai"
         started.append(emu)
         return emu
 
@@ -51,7 +60,10 @@ def emulator(emulator_factory):
 @pytest.fixture(scope="module")
 def shared_emulator(tmp_path_factory):
     """One emulator for a whole test module; pair it with the `emu` fixture, which resets it."""
-    emu = Emulator.start(log_path=tmp_path_factory.mktemp("emulator") / "emulator.log")
+    emu = Emulator.start(log_path=tmp_path_factory.mktemp("emulator") / "emulator.log",
+                         deployments=SURFACE_DEPLOYMENTS)
+    if SURFACE == "openai":
+        emu.default_dialect = "openai"
     yield emu
     emu.stop()
 

@@ -35,6 +35,11 @@ SANITIZER_RE = re.compile(r"==\d+==ERROR|runtime error:|LeakSanitizer|AddressSan
                           r"|Process terminating with default action")
 VALGRIND = os.environ.get("BATCHFS_VALGRIND") == "1"
 
+# The API surface every mount of the suite uses (BATCHFS_SURFACE, default azure): the
+# whole suite runs once per surface. API is the path prefix of its data-plane calls.
+SURFACE = os.environ.get("BATCHFS_SURFACE", "azure")
+API = {"azure": "/openai", "azure-v1": "/openai/v1", "openai": "/v1"}[SURFACE]
+
 # Options that keep the tests fast; a test overrides any of them.
 FAST_OPTIONS = {
     "list_ttl_ms": "300",
@@ -263,12 +268,16 @@ def start(emu, workdir, options=None, env=None, key=KEY, endpoint="option", moun
     if cache is not False:
         opts.setdefault("cache_dir", str(cache))
     extra_env = {}
+    surface = opts.get("surface") or SURFACE
+    if SURFACE != "azure":
+        opts.setdefault("surface", SURFACE)
+    url = emu.url + "/v1" if emu is not None and surface == "openai" else emu.url if emu else None
     if key is not None:
-        extra_env["AZURE_OPENAI_API_KEY"] = key
+        extra_env["OPENAI_API_KEY" if surface == "openai" else "AZURE_OPENAI_API_KEY"] = key
     if endpoint == "option" and emu is not None:
-        opts.setdefault("endpoint", emu.url)
+        opts.setdefault("endpoint", url)
     elif endpoint == "env" and emu is not None:
-        extra_env["AZURE_OPENAI_ENDPOINT"] = emu.url
+        extra_env["OPENAI_BASE_URL" if surface == "openai" else "AZURE_OPENAI_ENDPOINT"] = url
     extra_env.update(env or {})
     argv = tool_argv([batchfs_bin()] + (["-f"] if foreground else []) + option_args(opts) + list(args)
                      + [mnt_arg], base)
@@ -392,21 +401,30 @@ def calls(emu, method=None, path_re=".*"):
 
 
 def all_batches(emu):
-    """Every batch on the emulator's Azure resource, newest first (through the API:
-    this adds one GET /openai/batches to the request log)."""
-    resp = emu.api("GET", "/openai/batches", query={"limit": "100000"})
-    assert resp.status == 200, resp
-    return resp.json()["data"]
+    """Every batch on the emulator, newest first, through the surface under test (this
+    adds one GET {API}/batches to the request log)."""
+    out, after = [], None
+    while True:
+        query = {"limit": "100"} if SURFACE == "openai" else {"limit": "100000"}
+        if after:
+            query["after"] = after
+        resp = emu.api("GET", f"{API}/batches", query=query)
+        assert resp.status == 200, resp
+        page = resp.json()
+        out += page["data"]
+        if not page.get("has_more") or not page["data"]:
+            return out
+        after = page["data"][-1]["id"]
 
 
 def get_batch(emu, batch_id):
-    resp = emu.api("GET", f"/openai/batches/{batch_id}")
+    resp = emu.api("GET", f"{API}/batches/{batch_id}")
     assert resp.status == 200, resp
     return resp.json()
 
 
 def file_content(emu, file_id):
-    resp = emu.api("GET", f"/openai/files/{file_id}/content")
+    resp = emu.api("GET", f"{API}/files/{file_id}/content")
     assert resp.status == 200, resp
     return resp.body
 

@@ -5,6 +5,7 @@ import subprocess
 import pytest
 
 import mount as m
+from mount import API
 
 
 def sample(tmp_path, n=3):
@@ -50,7 +51,7 @@ def test_kill_at_each_step_is_recovered(batchfs_factory, emulator, tmp_path, ste
         "stale spool data left"
     batch_ids = [b["id"] for b in m.all_batches(emulator)]
     assert len(batch_ids) == batches
-    files = emulator.api("GET", "/openai/files", query={"purpose": "batch"}).json()["data"]
+    files = emulator.api("GET", f"{m.API}/files", query={"purpose": "batch"}).json()["data"]
     assert len([f for f in files if f["filename"] == "crash.jsonl"]) == inputs
     if batches:
         assert batch_ids[0] in report
@@ -80,7 +81,7 @@ def test_journal_written_before_anything_is_sent(batchfs_factory, emulator, tmp_
     spool = tmp_path / "spool"
     emulator.clear_requests()
     crash_submission(batchfs_factory, emulator, tmp_path, spool, "begun")
-    assert not m.calls(emulator, "POST", r"^/openai/files$")
+    assert not m.calls(emulator, "POST", rf"^{API}/files$")
     journal = next(spool.glob("*.journal")).read_text()
     assert journal.startswith("begin name=crash.jsonl deployment=gpt-4o-batch ")
     assert " sha256=" in journal and " submit=" in journal

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from control import jsonl
-from mount import (all_batches, calls, file_content, get_batch, poll, read_bytes, read_text,
+from mount import (API, all_batches, calls, file_content, get_batch, poll, read_bytes, read_text,
                    wait_status, write_close)
 
 CONTENT = jsonl(60).encode()          # several KiB: big enough to reset an upload mid-body
@@ -70,7 +70,7 @@ def alive(fs):
 
 def batch_inputs(emu):
     """The purpose=batch files on the service (uploaded inputs)."""
-    resp = emu.api("GET", "/openai/files", query={"purpose": "batch"})
+    resp = emu.api("GET", f"{API}/files", query={"purpose": "batch"})
     assert resp.status == 200, resp
     return [f for f in resp.json()["data"] if f["purpose"] == "batch"]
 
@@ -150,11 +150,11 @@ HINTS = ["no-hint", "retry-after-http-date", "retry-after-ms", "retry-after-seco
 def test_429_on_create_is_retried_after_the_hint(batchfs_factory, emulator, tmp_path, hint):
     fs = batchfs_factory(emulator, options=dict(NET, deadline_ms="10000"))
     headers, least = hint_headers(hint)
-    emulator.fault(method="POST", path=r"^/openai/batches$", status=429, headers=headers, times=1)
+    emulator.fault(method="POST", path=rf"^{API}/batches$", status=429, headers=headers, times=1)
     res = cp(src_file(tmp_path), fs.submit_dir())
     assert res.returncode == 0, res.err
     assert res.elapsed < 10 + SLACK
-    posts = calls(emulator, "POST", r"/openai/batches")
+    posts = calls(emulator, "POST", rf"{API}/batches")
     assert [p["status"] for p in posts] == [429, 200], posts
     gap = posts[1]["ts"] - posts[0]["ts"]
     assert gap >= least(posts[0]["ts"]), f"retried {gap:.2f}s after the 429, hint asked {headers}"
@@ -167,16 +167,16 @@ def test_429_on_create_is_retried_after_the_hint(batchfs_factory, emulator, tmp_
 
 def test_429_on_upload_and_status_are_retried(batchfs_factory, emulator, tmp_path):
     fs = batchfs_factory(emulator, options=NET)
-    emulator.fault(method="POST", path=r"^/openai/files$", status=429,
+    emulator.fault(method="POST", path=rf"^{API}/files$", status=429,
                    headers={"retry-after-ms": "200"}, times=1)
     bid = held_batch(fs, tmp_path)
-    ups = calls(emulator, "POST", r"/openai/files")
+    ups = calls(emulator, "POST", rf"{API}/files")
     assert [u["status"] for u in ups] == [429, 201], ups
-    emulator.fault(method="GET", path=rf"^/openai/batches/{bid}$", status=429,
+    emulator.fault(method="GET", path=rf"^{API}/batches/{bid}$", status=429,
                    headers={"Retry-After": "1"}, times=1)
     emulator.set_batch(bid, status="finalizing", hold=True)
     assert wait_status(fs, bid, "finalizing") == "finalizing"
-    gets = [g["status"] for g in calls(emulator, "GET", rf"/openai/batches/{bid}")]
+    gets = [g["status"] for g in calls(emulator, "GET", rf"{API}/batches/{bid}")]
     assert 429 in gets and gets[-1] == 200, gets
     nothing_lost(emulator, 1)
     alive(fs)
@@ -184,12 +184,12 @@ def test_429_on_upload_and_status_are_retried(batchfs_factory, emulator, tmp_pat
 
 def test_429_forever_fails_with_eagain_and_deletes_the_input(batchfs_factory, emulator, tmp_path):
     fs = batchfs_factory(emulator, options=dict(NET, max_retries="2"))
-    emulator.fault(method="POST", path=r"^/openai/batches$", status=429,
+    emulator.fault(method="POST", path=rf"^{API}/batches$", status=429,
                    headers={"retry-after-ms": "100"}, times=-1)
     res = cp(src_file(tmp_path, "thr.jsonl"), fs.submit_dir())
     assert says(res, errno.EAGAIN), (res.returncode, res.err)
     assert res.elapsed < 5 + SLACK
-    assert len(calls(emulator, "POST", r"/openai/batches")) == 3   # 1 + max_retries
+    assert len(calls(emulator, "POST", rf"{API}/batches")) == 3   # 1 + max_retries
     why = reason(fs, "thr.jsonl")
     assert "429" in why and "deleted" in why, why
     assert "thr.jsonl" in errors_log(fs)
@@ -211,7 +211,7 @@ def test_429_hint_over_the_cap_fails_at_once(batchfs_factory, emulator, tmp_path
     """A Retry-After beyond 60 s ends the call with the hint reported, not a 2-minute block."""
     fs = batchfs_factory(emulator, options=dict(NET, deadline_ms="120000"))
     bid = held_batch(fs, tmp_path)
-    emulator.fault(method="GET", path=rf"^/openai/batches/{bid}$", status=429,
+    emulator.fault(method="GET", path=rf"^{API}/batches/{bid}$", status=429,
                    headers={"Retry-After": "120"}, times=-1)
     code, took = wait_failing(fs.batch(bid) / "status", {errno.EAGAIN})
     assert took < 5, f"a 120 s hint blocked the read for {took:.1f}s"
@@ -232,14 +232,14 @@ def test_5xx(batchfs_factory, emulator, tmp_path, status):
     code = FIVE_XX[status]
     fs = batchfs_factory(emulator, options=NET)
     # once on each step of a submission: retried, one batch, one input
-    emulator.fault(method="POST", path=r"^/openai/files$", status=status, times=1)
-    emulator.fault(method="GET", path=r"^/openai/files/[^/]+$", status=status, times=1)
-    emulator.fault(method="POST", path=r"^/openai/batches$", status=status, times=1)
+    emulator.fault(method="POST", path=rf"^{API}/files$", status=status, times=1)
+    emulator.fault(method="GET", path=rf"^{API}/files/[^/]+$", status=status, times=1)
+    emulator.fault(method="POST", path=rf"^{API}/batches$", status=status, times=1)
     bid = held_batch(fs, tmp_path)
     assert not emulator.faults(), "a fault was never hit"
     nothing_lost(emulator, 1)
     # for good on the status: a clear errno within the deadline, the reason logged
-    emulator.fault(method="GET", path=rf"^/openai/batches/{bid}$", status=status, times=-1)
+    emulator.fault(method="GET", path=rf"^{API}/batches/{bid}$", status=status, times=-1)
     got, took = wait_failing(fs.batch(bid) / "status", {code})
     assert took < 5 + SLACK
     res = cat(fs.batch(bid) / "status")
@@ -247,7 +247,7 @@ def test_5xx(batchfs_factory, emulator, tmp_path, status):
     assert f"HTTP {status}" in errors_log(fs)
     alive(fs)
     # and on create: the submission fails, its uploaded input is deleted
-    emulator.fault(method="POST", path=r"^/openai/batches$", status=status, times=-1)
+    emulator.fault(method="POST", path=rf"^{API}/batches$", status=status, times=-1)
     res = cp(src_file(tmp_path, "five.jsonl"), fs.submit_dir())
     assert res.returncode != 0 and res.elapsed < 5 + SLACK, res.err
     assert says(res, code), res.err
@@ -294,11 +294,11 @@ def test_connection_refused(batchfs_factory, emulator, tmp_path):
 def test_reset_mid_upload_retries_once_and_creates_one_batch(batchfs_factory, emulator, tmp_path):
     fs = batchfs_factory(emulator, options=NET)
     assert len(CONTENT) > 8000
-    emulator.fault(method="POST", path=r"^/openai/files$", action="reset_request",
+    emulator.fault(method="POST", path=rf"^{API}/files$", action="reset_request",
                    after_bytes=4000, times=1)
     res = cp(src_file(tmp_path, "cut.jsonl"), fs.submit_dir())
     assert res.returncode == 0, res.err
-    ups = calls(emulator, "POST", r"/openai/files")
+    ups = calls(emulator, "POST", rf"{API}/files")
     assert [u["status"] for u in ups] == [None, 201], ups
     (b,) = nothing_lost(emulator, 1)
     assert file_content(emulator, b["input_file_id"]) == CONTENT
@@ -309,12 +309,12 @@ def test_reset_mid_upload_retries_once_and_creates_one_batch(batchfs_factory, em
 def test_lost_answers_to_upload_and_create_are_looked_up(batchfs_factory, emulator, tmp_path):
     """The service acted but the answer never came: found by lookup, never made twice."""
     fs = batchfs_factory(emulator, options=NET)
-    emulator.fault(method="POST", path=r"^/openai/files$", action="drop_response", times=1)
-    emulator.fault(method="POST", path=r"^/openai/batches$", action="drop_response", times=1)
+    emulator.fault(method="POST", path=rf"^{API}/files$", action="drop_response", times=1)
+    emulator.fault(method="POST", path=rf"^{API}/batches$", action="drop_response", times=1)
     res = cp(src_file(tmp_path, "lost.jsonl"), fs.submit_dir())
     assert res.returncode == 0, res.err
-    assert len(calls(emulator, "POST", r"/openai/files")) == 1
-    assert len(calls(emulator, "POST", r"/openai/batches")) == 1
+    assert len(calls(emulator, "POST", rf"{API}/files")) == 1
+    assert len(calls(emulator, "POST", rf"{API}/batches")) == 1
     (b,) = nothing_lost(emulator, 1)
     assert os.readlink(fs.links_dir() / "lost.jsonl") == f"../../../batches/{b['id']}"
     alive(fs)
@@ -342,7 +342,7 @@ def test_reset_mid_download_resumes_byte_identical(batchfs_factory, emulator, tm
     res = cat(fs.batch(bid) / "output.jsonl")
     assert res.returncode == 0, res.err
     assert res.stdout == expected
-    gets = calls(emulator, "GET", rf"/openai/files/{out_id}/content")
+    gets = calls(emulator, "GET", rf"{API}/files/{out_id}/content")
     assert [g["status"] for g in gets][0] is None and len(gets) == 2, gets
     assert read_bytes(fs.batch(bid) / "output.jsonl") == expected
     alive(fs)
@@ -373,7 +373,7 @@ def test_stalled_status_times_out_within_the_deadline(batchfs_factory, emulator,
     opts = dict(NET, request_timeout_ms="1500", stall_timeout_ms="1000", deadline_ms="4000")
     fs = batchfs_factory(emulator, options=opts)
     bid = held_batch(fs, tmp_path)
-    rule = {"method": "GET", "path": rf"^/openai/batches/{bid}$", "action": "stall", "seconds": 30,
+    rule = {"method": "GET", "path": rf"^{API}/batches/{bid}$", "action": "stall", "seconds": 30,
             "times": -1}
     if where == "mid_body":
         rule["after_bytes"] = 40
@@ -408,14 +408,14 @@ def test_broken_bodies(batchfs_factory, emulator, tmp_path, kind):
     # the reason must be logged whichever operation met the failure.
     fs = batchfs_factory(emulator, options=dict(NET, attr_timeout="30"))
     bid = held_batch(fs, tmp_path)
-    emulator.fault(method="GET", path=rf"^/openai/batches/{bid}$", times=-1, **rule)
+    emulator.fault(method="GET", path=rf"^{API}/batches/{bid}$", times=-1, **rule)
     code, took = wait_failing(fs.batch(bid) / "status", codes | {errno.EBADMSG, errno.EIO})
     assert code in codes, f"{kind}: {name(code)}"
     assert took < 5 + SLACK
     log = errors_log(fs)
     assert f"batch {bid}" in log, log
     # the listing too
-    emulator.fault(method="GET", path=r"^/openai/batches$", times=-1, **rule)
+    emulator.fault(method="GET", path=rf"^{API}/batches$", times=-1, **rule)
     got = poll(lambda: run(["ls", str(fs.mnt / "batches")]), lambda r: r.returncode != 0,
                timeout=15, what="ls batches/ to fail")
     assert any(says(got, c) for c in codes), got.err
@@ -438,9 +438,9 @@ def test_file_stuck_pending_times_out_and_deletes_the_upload(batchfs_factory, em
     why = reason(fs, "stuck.jsonl")
     assert "stuck.jsonl" in why and "pending" in why and "deleted" in why, why
     assert "stuck.jsonl" in errors_log(fs)
-    assert len(calls(emulator, "DELETE", r"/openai/files/[^/]+")) == 1
+    assert len(calls(emulator, "DELETE", rf"{API}/files/[^/]+")) == 1
     assert batch_inputs(emulator) == [] and emulator.state()["files"] == 0
-    assert calls(emulator, "POST", r"/openai/batches") == []
+    assert calls(emulator, "POST", rf"{API}/batches") == []
     alive(fs)
 
 
@@ -451,7 +451,7 @@ def test_batch_held_in_validating_shows_it_and_cancels(batchfs_factory, emulator
     assert cat(fs.batch(bid) / "status").stdout == b"validating\n"
     res = run(["bash", "-c", 'echo cancel > "$1"', "sh", str(fs.batch(bid) / "cancel")])
     assert res.returncode == 0, res.err
-    assert len(calls(emulator, "POST", rf"/openai/batches/{bid}/cancel")) == 1
+    assert len(calls(emulator, "POST", rf"{API}/batches/{bid}/cancel")) == 1
     assert read_text(fs.batch(bid) / "status") == "cancelling\n"
     assert wait_status(fs, bid, "cancelled", timeout=15) == "cancelled"
     nothing_lost(emulator, 1)
@@ -468,8 +468,8 @@ def test_token_limit_exceeded_fails_with_edquot_then_succeeds(batchfs_factory, e
     nothing_lost(emulator, 0)
     assert emulator.state()["files"] == 0
     # not retried: one create, one delete
-    assert len(calls(emulator, "POST", r"/openai/batches")) == 1
-    assert len(calls(emulator, "DELETE", r"/openai/files/[^/]+")) == 1
+    assert len(calls(emulator, "POST", rf"{API}/batches")) == 1
+    assert len(calls(emulator, "DELETE", rf"{API}/files/[^/]+")) == 1
     emulator.config(token_limit_exceeded=False)
     res = cp(src_file(tmp_path, "quota.jsonl"), fs.submit_dir())
     assert res.returncode == 0, res.err

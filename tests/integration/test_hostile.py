@@ -14,7 +14,7 @@ import time
 import pytest
 
 from control import jsonl
-from mount import (VALGRIND, DEPLOYMENT, all_batches, calls, file_content, get_batch, line, lines, poll,
+from mount import (API, VALGRIND, DEPLOYMENT, all_batches, calls, file_content, get_batch, line, lines, poll,
                    read_bytes, read_text, wait_status, write_close)
 
 CONTENT = jsonl(4).encode()
@@ -72,7 +72,7 @@ def inside(fs, path):
 
 
 def batch_inputs(emu):
-    resp = emu.api("GET", "/openai/files", query={"purpose": "batch"})
+    resp = emu.api("GET", f"{API}/files", query={"purpose": "batch"})
     assert resp.status == 200, resp
     return resp.json()["data"]
 
@@ -196,7 +196,7 @@ def test_wrong_json_types_in_a_batch_list(batchfs_factory, emulator):
     body = {"object": "list", "data": WRONG_ITEMS + [good], "has_more": "yes", "first_id": 5,
             "last_id": []}
     fs = batchfs_factory(emulator)
-    emulator.fault(method="GET", path=r"^/openai/batches$", status=200, body=body, times=-1)
+    emulator.fault(method="GET", path=rf"^{API}/batches$", status=200, body=body, times=-1)
     names = poll(lambda: check_listing_is_safe(fs), lambda ns: good["id"] in ns,
                  what="the good batch in a list full of wrong types")
     assert not {"12345", "None", "True", "1e+300", "batch_x"} & set(names), names
@@ -221,14 +221,14 @@ def test_wrong_json_types_in_a_batch_list(batchfs_factory, emulator):
         file_content(emulator, good["output_file_id"])
     # the same objects answered for one batch
     types1 = next(i for i in WRONG_ITEMS if isinstance(i, dict) and i.get("id") == "batch_types1")
-    emulator.fault(method="GET", path=r"^/openai/batches/batch_t1$", status=200,
+    emulator.fault(method="GET", path=rf"^{API}/batches/batch_t1$", status=200,
                    body=dict(types1, id="batch_t1"), times=-1)
     data = read_text(fs.batch("batch_t1") / "status")
     assert data.strip() in OK_WORDS
     json.loads(read_text(fs.batch("batch_t1") / "batch.json"))
     # a data that is not a list: a clear error
     emulator.clear_faults()
-    emulator.fault(method="GET", path=r"^/openai/batches$", status=200,
+    emulator.fault(method="GET", path=rf"^{API}/batches$", status=200,
                    body={"object": "list", "data": "nope"}, times=-1)
     got = poll(lambda: run(["ls", str(fs.mnt / "batches")]), lambda r: r.returncode != 0,
                what="ls batches/ to fail on a list without data")
@@ -241,13 +241,13 @@ def test_wrong_json_types_in_file_objects(batchfs_factory, emulator):
     good = good_batch_obj(emulator)
     fs = batchfs_factory(emulator)
     fid = good["output_file_id"]
-    real = emulator.api("GET", f"/openai/files/{fid}").json()
+    real = emulator.api("GET", f"{API}/files/{fid}").json()
     for bad in ({"bytes": "12"}, {"bytes": -5}, {"bytes": 1e300}, {"bytes": [1]},
                 {"id": 7}, {"status": {"x": 1}, "created_at": "x", "filename": 3}):
         emulator.clear_faults()
-        emulator.fault(method="GET", path=rf"^/openai/files/{fid}$", status=200,
+        emulator.fault(method="GET", path=rf"^{API}/files/{fid}$", status=200,
                        body=dict(real, **bad), times=-1)
-        emulator.fault(method="GET", path=r"^/openai/files$", status=200,
+        emulator.fault(method="GET", path=rf"^{API}/files$", status=200,
                        body={"object": "list", "data": [dict(real, **bad), 5, None, {"id": []}]},
                        times=-1)
         listed = poll(lambda: os.listdir(fs.mnt / "files"),
@@ -271,7 +271,7 @@ def test_wrong_json_types_in_error_bodies(batchfs_factory, emulator, tmp_path):
     src = tmp_path / "e.jsonl"
     src.write_bytes(CONTENT)
     for body in ERROR_BODIES:
-        emulator.fault(method="POST", path=r"^/openai/batches$", status=400, body=body, times=1)
+        emulator.fault(method="POST", path=rf"^{API}/batches$", status=400, body=body, times=1)
         res = run(["cp", str(src), str(fs.submit_dir())])
         assert says(res, errno.EINVAL), (body if len(str(body)) < 80 else str(body)[:80], res.err)
         why = read_text(fs.submit_dir() / "e.jsonl.error")
@@ -279,7 +279,7 @@ def test_wrong_json_types_in_error_bodies(batchfs_factory, emulator, tmp_path):
         assert not any(ord(c) < 0x20 and c not in "\n\t" for c in why), repr(why[:300])
         assert batch_inputs(emulator) == [] and emulator.state()["batches"] == 0
     # a retry hint that is not a number or a date: ordinary backoff, then success
-    emulator.fault(method="POST", path=r"^/openai/batches$", status=429, times=1,
+    emulator.fault(method="POST", path=rf"^{API}/batches$", status=429, times=1,
                    headers={"retry-after-ms": "soon", "Retry-After": "-1e999"}, body=[])
     res = run(["cp", str(src), str(fs.submit_dir())])
     assert res.returncode == 0, res.err
@@ -295,7 +295,7 @@ def test_100mb_list_body_fails_cleanly_with_bounded_memory(batchfs_factory, emul
     emulator.create_batches(3)
     assert len(os.listdir(fs.mnt / "batches")) == 3
     before = vm_hwm_kib(fs.pid)
-    emulator.fault(method="GET", path=r"^/openai/batches$", status=200, times=-1,
+    emulator.fault(method="GET", path=rf"^{API}/batches$", status=200, times=-1,
                    headers={"Content-Type": "application/json"},
                    body_repeat={"prefix": '{"object": "list", "data": [], "pad": "',
                                 "unit": "x" * 1000, "count": 100_000, "suffix": '"}'})
@@ -308,7 +308,7 @@ def test_100mb_list_body_fails_cleanly_with_bounded_memory(batchfs_factory, emul
     emulator.clear_requests()
     got = run(["ls", str(fs.mnt / "batches")])
     assert any(says(got, c) for c in (errno.EFBIG, errno.EIO, errno.EBADMSG)), got.err
-    assert len(calls(emulator, "GET", r"/openai/batches")) == 1, emulator.requests()
+    assert len(calls(emulator, "GET", rf"{API}/batches")) == 1, emulator.requests()
     after = vm_hwm_kib(fs.pid)
     print(f"\n[100mb] {got.err.strip()}; VmHWM {before} KiB -> {after} KiB")
     if not VALGRIND:  # memcheck's own shadow memory counts in VmHWM; the growth below still holds
@@ -329,10 +329,10 @@ def test_nesting_100000_deep_is_ebadmsg(batchfs_factory, emulator, where):
     fs = batchfs_factory(emulator)
     bid = held(fs)
     if where == "list":
-        path, target = r"^/openai/batches$", fs.mnt / "batches"
+        path, target = rf"^{API}/batches$", fs.mnt / "batches"
         body = '{"object": "list", "data": ' + deep(100_000) + "}"
     else:
-        path, target = rf"^/openai/batches/{bid}$", fs.batch(bid) / "status"
+        path, target = rf"^{API}/batches/{bid}$", fs.batch(bid) / "status"
         body = '{"id": "%s", "object": "batch", "status": "in_progress", "x": %s}' % (bid, deep(100_000))
     emulator.fault(method="GET", path=path, status=200, body=body, times=-1,
                    headers={"Content-Type": "application/json"})
@@ -352,7 +352,7 @@ def test_file_bytes_that_lie_never_read_as_complete(batchfs_factory, emulator, l
     fid = good["output_file_id"]
     expected = file_content(emulator, fid)
     assert len(expected) > 2000
-    obj = emulator.api("GET", f"/openai/files/{fid}").json()
+    obj = emulator.api("GET", f"{API}/files/{fid}").json()
     if lie == "longer":
         obj["bytes"] = len(expected) + 1000
     elif lie == "shorter":
@@ -363,7 +363,7 @@ def test_file_bytes_that_lie_never_read_as_complete(batchfs_factory, emulator, l
         obj["bytes"] = None
     else:
         del obj["bytes"]
-    emulator.fault(method="GET", path=rf"^/openai/files/{fid}$", status=200, body=obj, times=-1)
+    emulator.fault(method="GET", path=rf"^{API}/files/{fid}$", status=200, body=obj, times=-1)
     fs = batchfs_factory(emulator)
     out = fs.batch(good["id"]) / "output.jsonl"
     res = run(["cat", str(out)])
@@ -386,7 +386,7 @@ def rejected(fs, fname, content, code, line_no):
     assert code in why and f"line {line_no}" in why, why
     step, err = write_close(fs.submit_dir() / ("2" + fname), content)
     assert (step, err) == ("close", errno.EINVAL), (step, name(err))
-    assert calls(fs.emu, "POST", r"/openai/files") == []
+    assert calls(fs.emu, "POST", rf"{API}/files") == []
     assert fs.emu.state()["batches"] == 0
 
 
@@ -441,7 +441,7 @@ def test_writes_out_of_order_are_einval(mounted, where):
     # the file is never submitted with a hole or an edit
     assert close != 0, "close() of a file whose write failed returned 0"
     print(f"\n[random write {where}] close: {name(close)}")
-    assert calls(mounted.emu, "POST", r"/openai/files") == []
+    assert calls(mounted.emu, "POST", rf"{API}/files") == []
     assert mounted.emu.state()["batches"] == 0
     assert "rand.jsonl" in read_text(mounted.submit_dir() / "rand.jsonl.error")
 

@@ -4,6 +4,7 @@ import signal
 import subprocess
 
 import mount as m
+from mount import API
 
 
 def test_ctrl_c_while_close_waits_leaves_a_complete_submission(batchfs_factory, emulator, tmp_path):
@@ -12,7 +13,7 @@ def test_ctrl_c_while_close_waits_leaves_a_complete_submission(batchfs_factory, 
     src = tmp_path / "intr.jsonl"
     src.write_bytes(m.lines(*[m.line(f"t{i}") for i in range(50)]))
     cp = subprocess.Popen(["cp", str(src), str(fs.submit_dir())])
-    m.poll(lambda: m.calls(emulator, "POST", r"/openai/files"), what="the upload")
+    m.poll(lambda: m.calls(emulator, "POST", rf"{API}/files"), what="the upload")
     cp.send_signal(signal.SIGINT)
     cp.wait(timeout=30)
     # The daemon finishes what reached the service: one whole batch, no orphan.
@@ -43,4 +44,4 @@ def test_ctrl_c_while_cp_writes_submits_nothing(batchfs_factory, emulator, tmp_p
     m.poll(lambda: reason.exists(), what="the reason file")
     assert "interrupted by a signal" in m.read_text(reason)
     assert emulator.state()["batches"] == 0
-    assert not m.calls(emulator, "POST", r"/openai/files")
+    assert not m.calls(emulator, "POST", rf"{API}/files")

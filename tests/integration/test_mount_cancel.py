@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from control import jsonl
-from mount import all_batches, calls, poll, read_text, wait_status, write_close
+from mount import API, all_batches, calls, poll, read_text, wait_status, write_close
 
 CONTENT = jsonl(4).encode()
 
@@ -24,7 +24,7 @@ def echo_cancel(fs, bid):
 
 
 def cancel_posts(emu, bid):
-    return calls(emu, "POST", rf"/openai/batches/{bid}/cancel")
+    return calls(emu, "POST", rf"{API}/batches/{bid}/cancel")
 
 
 @pytest.mark.parametrize("state", ["validating", "in_progress"])
@@ -94,7 +94,7 @@ def test_cancel_refused_by_the_service_fails_the_write(mounted, status, code):
 
 
 def get_status(emu, bid):
-    return emu.api("GET", f"/openai/batches/{bid}").json()["status"]
+    return emu.api("GET", f"{API}/batches/{bid}").json()["status"]
 
 
 def test_cancel_file_is_write_only(mounted):

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from control import jsonl
-from mount import (DEPLOYMENT, all_batches, assert_no_sanitizer_report, batchfs_bin, calls, daemon_env, is_mounted, poll,
+from mount import (API, DEPLOYMENT, all_batches, assert_no_sanitizer_report, batchfs_bin, calls, daemon_env, is_mounted, poll,
                    tool_argv, tool_logs,
                    read_bytes, read_text, run_batchfs, wait_status, write_close)
 
@@ -192,7 +192,8 @@ def test_api_version_from_environment(batchfs_factory, emulator):
     fs = batchfs_factory(emulator, env={"OPENAI_API_VERSION": "2024-08-01-preview"})
     assert write_close(fs.submit_dir() / "v.jsonl", CONTENT) == (None, 0)
     data_plane = [r for r in emulator.requests()
-                  if r["path"].startswith("/openai/") and not r["path"].startswith("/openai/deployments")]
+                  if r["path"].startswith(f"{API}/") and not r["path"].startswith("/openai/deployments")
+                  and not r["path"].startswith(f"{API}/models")]
     assert data_plane
     assert {r["query"].get("api-version") for r in data_plane} == {"2024-08-01-preview"}
     assert "api_version 2024-08-01-preview" in read_text(fs.meta("config"))
@@ -356,7 +357,7 @@ def test_sigterm_waits_for_a_submission_in_flight(batchfs_factory, emulator, tmp
     src = tmp_path / "inflight.jsonl"
     src.write_bytes(CONTENT)
     cp = subprocess.Popen(["cp", str(src), str(fs.submit_dir())], stderr=subprocess.PIPE)
-    poll(lambda: calls(emulator, "POST", r"/openai/files"), what="the upload")
+    poll(lambda: calls(emulator, "POST", rf"{API}/files"), what="the upload")
     fs.proc.send_signal(signal.SIGTERM)
     assert cp.wait(timeout=60) == 0, cp.stderr.read()
     assert emulator.state()["batches"] == 1

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from control import jsonl
-from mount import (DEPLOYMENT, all_batches, calls, file_content, get_batch, poll, read_bytes,
+from mount import (API, DEPLOYMENT, all_batches, calls, file_content, get_batch, poll, read_bytes,
                    read_text, wait_status, write_close)
 
 CONTENT = jsonl(5).encode()
@@ -48,7 +48,7 @@ def read_direct(path):
 
 
 def content_gets(emu, file_id):
-    return len(calls(emu, "GET", rf"/openai/files/{re.escape(file_id)}/content"))
+    return len(calls(emu, "GET", rf"{API}/files/{re.escape(file_id)}/content"))
 
 
 # ---- the tree ---------------------------------------------------------------------------------
@@ -137,7 +137,7 @@ def test_status_refreshed_never_truncated_or_padded(batchfs_factory, emulator):
     for _ in range(3):
         assert cat(status) == b"completed\n"
         json.loads(read_text(fs.batch(bid) / "batch.json"))
-    assert calls(emulator, "GET", rf"/openai/batches/{bid}") == []
+    assert calls(emulator, "GET", rf"{API}/batches/{bid}") == []
 
 
 def test_running_status_refreshed_after_ttl(batchfs_factory, emulator):
@@ -149,10 +149,10 @@ def test_running_status_refreshed_after_ttl(batchfs_factory, emulator):
     # within the TTL: served from the cache
     for _ in range(3):
         cat(fs.batch(bid) / "status")
-    assert len(calls(emulator, "GET", rf"/openai/batches/{bid}")) <= 1
+    assert len(calls(emulator, "GET", rf"{API}/batches/{bid}")) <= 1
     emulator.set_batch(bid, status="finalizing", hold=True)
     assert wait_status(fs, bid, "finalizing", timeout=10) == "finalizing"
-    assert 1 <= len(calls(emulator, "GET", rf"/openai/batches/{bid}")) <= 40
+    assert 1 <= len(calls(emulator, "GET", rf"{API}/batches/{bid}")) <= 40
 
 
 # ---- failed requests and failed jobs ---------------------------------------------------------------
@@ -229,10 +229,10 @@ def test_ls_l_of_1000_batches_costs_10_list_calls(batchfs_factory, emulator):
     assert res.returncode == 0, res.stderr
     entries = [x for x in res.stdout.splitlines() if x.startswith("d")]
     assert len(entries) == 1000
-    lists = calls(emulator, "GET", r"/openai/batches")
+    lists = calls(emulator, "GET", rf"{API}/batches")
     assert len(lists) == 10, [r["query"] for r in lists]
     assert all(r["query"].get("limit") == "100" for r in lists), [r["query"] for r in lists]
-    assert calls(emulator, "GET", r"/openai/batches/.+") == []
+    assert calls(emulator, "GET", rf"{API}/batches/.+") == []
     assert calls(emulator) == lists, "other API calls during ls -l"
     # again, within the TTL: nothing
     emulator.clear_requests()
@@ -250,8 +250,8 @@ def test_unknown_id_is_looked_up_directly(batchfs_factory, emulator):
     emulator.clear_requests()
     assert cat(fs.batch(bid) / "status").decode().strip() in {"validating", "in_progress",
                                                               "finalizing", "completed"}
-    assert len(calls(emulator, "GET", rf"/openai/batches/{bid}")) >= 1
-    assert calls(emulator, "GET", r"/openai/batches") == []
+    assert len(calls(emulator, "GET", rf"{API}/batches/{bid}")) >= 1
+    assert calls(emulator, "GET", rf"{API}/batches") == []
     with pytest.raises(FileNotFoundError):
         os.stat(fs.batch("batch_00000000-0000-0000-0000-000000000000"))
 
@@ -332,8 +332,8 @@ def test_files_listing_read_and_rm(mounted):
     victim = b["output_file_id"]
     res = subprocess.run(["rm", str(mounted.mnt / "files" / victim)], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
-    assert len(calls(emu, "DELETE", rf"/openai/files/{victim}")) == 1
-    assert emu.api("GET", f"/openai/files/{victim}").status == 404
+    assert len(calls(emu, "DELETE", rf"{API}/files/{victim}")) == 1
+    assert emu.api("GET", f"{API}/files/{victim}").status == 404
     poll(lambda: victim not in os.listdir(mounted.mnt / "files"), timeout=10,
          what="the removed file to leave files/")
     with pytest.raises(FileNotFoundError):
@@ -341,7 +341,7 @@ def test_files_listing_read_and_rm(mounted):
     with pytest.raises(FileNotFoundError):
         os.unlink(mounted.mnt / "files" / "file-does-not-exist")
     # nothing else went: the batch and its input are still there
-    assert emu.api("GET", f"/openai/files/{b['input_file_id']}").status == 200
+    assert emu.api("GET", f"{API}/files/{b['input_file_id']}").status == 200
     assert emu.state()["batches"] == 1
 
 

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from control import jsonl
-from mount import (DEPLOYMENT, OTHER_DEPLOYMENT, REPO, all_batches, calls, line, lines, poll,
+from mount import (API, DEPLOYMENT, OTHER_DEPLOYMENT, REPO, all_batches, calls, line, lines, poll,
                    read_bytes, read_text, write_close)
 
 CONTENT = jsonl(4).encode()
@@ -24,14 +24,14 @@ def run(cmd, **kw):
 
 
 def no_upload(emu):
-    return calls(emu, "POST", r"/openai/files") == []
+    return calls(emu, "POST", rf"{API}/files") == []
 
 
 def check_one_batch(fs, name, content, dep=DEPLOYMENT):
     """Exactly one batch was made, from `content`, named `name`, linked and receipted."""
     emu = fs.emu
-    assert len(calls(emu, "POST", r"/openai/files")) == 1, emu.requests()
-    assert len(calls(emu, "POST", r"/openai/batches")) == 1, emu.requests()
+    assert len(calls(emu, "POST", rf"{API}/files")) == 1, emu.requests()
+    assert len(calls(emu, "POST", rf"{API}/batches")) == 1, emu.requests()
     state = emu.state()
     assert state["batches"] == 1, state
     assert state["files_by_purpose"].get("batch") == 1, state
@@ -152,9 +152,9 @@ def test_close_returns_after_upload_processing_and_create(mounted, tmp_path):
     assert emu.state()["batches"] == 1
     assert took >= 0.7, f"cp returned after {took:.2f}s, before the upload was processed"
     log = [(r["method"], r["path"]) for r in emu.requests()]
-    up = log.index(("POST", "/openai/files"))
-    create = log.index(("POST", "/openai/batches"))
-    polls = [i for i, (m, p) in enumerate(log) if m == "GET" and p.startswith("/openai/files/")]
+    up = log.index(("POST", f"{API}/files"))
+    create = log.index(("POST", f"{API}/batches"))
+    polls = [i for i, (m, p) in enumerate(log) if m == "GET" and p.startswith(f"{API}/files/")]
     assert polls and up < polls[0] and polls[-1] < create, log
     check_one_batch(mounted, "slow.jsonl", CONTENT)
 
@@ -297,11 +297,11 @@ def test_reason_cleared_by_a_successful_resubmission(mounted, tmp_path):
 
 def test_failed_create_deletes_the_uploaded_input(mounted, tmp_path):
     emu = mounted.emu
-    emu.fault(method="POST", path=r"^/openai/batches$", status=400, times=-1)
+    emu.fault(method="POST", path=rf"^{API}/batches$", status=400, times=-1)
     step, err = write_close(mounted.submit_dir() / "orphan.jsonl", CONTENT)
     assert (step, err) == ("close", errno.EINVAL), (step, errno.errorcode.get(err))
-    (upload,) = calls(emu, "POST", r"/openai/files")
-    deletes = calls(emu, "DELETE", r"/openai/files/[^/]+")
+    (upload,) = calls(emu, "POST", rf"{API}/files")
+    deletes = calls(emu, "DELETE", rf"{API}/files/[^/]+")
     assert len(deletes) == 1, emu.requests()
     state = emu.state()
     assert state["files"] == 0 and state["batches"] == 0, state
@@ -315,7 +315,7 @@ def test_processing_timeout_fails_close_with_etimedout_and_deletes(batchfs_facto
     fs = batchfs_factory(emulator, options={"process_timeout_ms": "800"})
     step, err = write_close(fs.submit_dir() / "stuck.jsonl", CONTENT)
     assert (step, err) == ("close", errno.ETIMEDOUT), (step, errno.errorcode.get(err))
-    assert len(calls(emulator, "DELETE", r"/openai/files/[^/]+")) == 1
+    assert len(calls(emulator, "DELETE", rf"{API}/files/[^/]+")) == 1
     assert emulator.state()["files"] == 0
     assert "stuck.jsonl" in read_text(fs.submit_dir() / "stuck.jsonl.error")
 

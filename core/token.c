@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -185,8 +186,20 @@ static enum core_rc source_init(struct token_source *s, const struct token_confi
 			return rc;
 		if (k == TOKEN_CLIENT_SECRET)
 			s->client_secret = dup_secret(cfg->client_secret);
-		if (k == TOKEN_WORKLOAD_IDENTITY)
-			s->federated_token_file = strdup(cfg->federated_token_file);
+		if (k == TOKEN_WORKLOAD_IDENTITY) {
+			/* read again at each renewal, maybe after a chdir("/") */
+			char cwd[4096];
+
+			if (cfg->federated_token_file[0] != '/' && getcwd(cwd, sizeof(cwd))) {
+				if (asprintf(&s->federated_token_file, "%s/%s", cwd,
+					     cfg->federated_token_file) < 0)
+					s->federated_token_file = NULL;
+			} else {
+				s->federated_token_file = strdup(cfg->federated_token_file);
+			}
+			if (!s->federated_token_file)
+				return core_err_set(err, CORE_ENOMEM, "out of memory");
+		}
 		if (k == TOKEN_CLIENT_CERTIFICATE) {
 			rc = cert_credential_load(cfg->certificate_path,
 						  cfg->certificate_password, &s->cert, err);

@@ -130,6 +130,20 @@ static char *config_summary(const struct bfs_options *o, const struct api_config
 	return s;
 }
 
+/* Replaces a relative path by the same path from the current directory. */
+static int make_absolute(char **path)
+{
+	char cwd[PATH_MAX], *abs;
+
+	if (!*path || (*path)[0] == '/')
+		return 0;
+	if (!getcwd(cwd, sizeof(cwd)) || asprintf(&abs, "%s/%s", cwd, *path) < 0)
+		return -1;
+	free(*path);
+	*path = abs;
+	return 0;
+}
+
 /* Adds the batch deployments the management API lists: 0, or -1 (warned). */
 static int discover_arm(struct bfs *b, const struct bfs_options *o,
 			const struct api_config *cfg)
@@ -244,6 +258,13 @@ int main(int argc, char **argv)
 		}
 		free(o.mountpoint);
 		o.mountpoint = abs;
+	}
+	/* fuse_daemonize() changes directory to /: every path used later
+	 * must not depend on where batchfs was started. */
+	if (make_absolute(&o.spool_dir) || make_absolute(&o.cache_dir) ||
+	    make_absolute(&o.ca_file) || make_absolute(&o.key_file)) {
+		fprintf(stderr, "batchfs: out of memory\n");
+		goto out_opts;
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		fprintf(stderr, "batchfs: cannot initialise libcurl\n");

@@ -66,6 +66,22 @@ static const struct fuse_opt bfs_opts[] = {
 	FUSE_OPT_END
 };
 
+/* Options that would carry a secret on the command line. */
+static bool is_secret_option(const char *arg)
+{
+	static const char *const names[] = {
+		"api_key=", "key=", "token=", "ad_token=", "access_token=", "secret=",
+		"client_secret=", "password=", "certificate_password=",
+		"identity_header=", NULL
+	};
+	size_t i;
+
+	for (i = 0; names[i]; i++)
+		if (!strncmp(arg, names[i], strlen(names[i])))
+			return true;
+	return false;
+}
+
 static int opt_proc(void *data, const char *arg, int key,
 		    struct fuse_args *outargs)
 {
@@ -93,12 +109,12 @@ static int opt_proc(void *data, const char *arg, int key,
 		return -1;
 	}
 	/* Refuse secrets on the command line: they would be visible in ps. */
-	if (key == FUSE_OPT_KEY_OPT &&
-	    (!strncmp(arg, "api_key=", 8) || !strncmp(arg, "key=", 4) ||
-	     !strncmp(arg, "token=", 6))) {
+	if (key == FUSE_OPT_KEY_OPT && is_secret_option(arg)) {
+		/* never echo arg: its value is the secret */
 		fprintf(stderr, "batchfs: secrets are not accepted as options (they "
 				"would show in ps); use AZURE_OPENAI_API_KEY, "
-				"OPENAI_API_KEY or -o key_file=PATH\n");
+				"OPENAI_API_KEY, -o key_file=PATH, or the AZURE_* "
+				"variables of the Azure SDKs\n");
 		return -1;
 	}
 	return 1;
@@ -154,7 +170,8 @@ void bfs_options_usage(const char *prog)
 	       "\n"
 	       "local state and caching:\n"
 	       "    -o spool_dir=DIR       private spool (default $XDG_STATE_HOME/batchfs/spool)\n"
-	       "    -o cache_dir=DIR       download cache (default $XDG_CACHE_HOME/batchfs)\n"
+	       "    -o cache_dir=DIR       download cache (default\n"
+	       "                           $XDG_CACHE_HOME/batchfs/downloads)\n"
 	       "    -o spool_size=N        spool budget, e.g. 2G (default 4G)\n"
 	       "    -o cache_size=N        download cache budget (default 4G)\n"
 	       "    -o list_ttl_ms=N       how long a batch listing is reused (5000)\n"
@@ -489,7 +506,9 @@ enum core_rc bfs_options_arm_auth(const struct bfs_options *o, struct auth **aut
 	*auth = NULL;
 	if (!sub || !o->resource_group || !o->account_name)
 		return CORE_OK;
-	if (o->auth && !token_kind_parse(o->auth, &tk))
+	/* the data plane's Entra ID source; with a key there, the same
+	 * choice the data plane would make without one */
+	if (!o->auth || !token_kind_parse(o->auth, &tk))
 		tk = o->token_command ? TOKEN_COMMAND : TOKEN_CHAIN;
 	api_config_defaults(&cfg);
 	cfg.allow_http = o->allow_http;

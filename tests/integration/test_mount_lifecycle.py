@@ -73,10 +73,31 @@ def test_missing_key_on_openai_exits_nonzero(emulator, tmp_path):
     assert_failed_preflight(fs, "no API key", "OPENAI_API_KEY")
 
 
-def test_key_as_an_option_is_refused(emulator, tmp_path):
-    fs = run_batchfs(emulator, tmp_path, options={"api_key": "sk-visible-in-ps"})
+@pytest.mark.parametrize("name", ["api_key", "key", "token", "ad_token", "client_secret", "password",
+                                  "certificate_password", "identity_header"])
+def test_secret_as_an_option_is_refused(emulator, tmp_path, name):
+    fs = run_batchfs(emulator, tmp_path, options={name: "sk-visible-in-ps"})
     assert_failed_preflight(fs, "secrets are not accepted")
+    assert "sk-visible-in-ps" not in fs.stderr()
     assert emulator.requests() == []
+
+
+def test_relative_paths_are_taken_from_the_start_directory(batchfs_factory, emulator, tmp_path):
+    """The daemon changes directory to / once mounted: relative spool_dir, cache_dir and
+    key_file still mean what they meant where batchfs was started."""
+    key = tmp_path / "rel-key"
+    key.write_text("test-key\n")
+    key.chmod(0o600)
+    fs = batchfs_factory(emulator, key=None, cwd=str(tmp_path), spool="rel-spool", cache="rel-cache",
+                         options={"key_file": "rel-key"})
+    assert write_close(fs.submit_dir() / "rel.jsonl", CONTENT) == (None, 0)
+    link = fs.links_dir() / "rel.jsonl"
+    poll(lambda: read_text(link / "status") == "completed\n", what="completion")
+    assert read_bytes(link / "output.jsonl").count(b"\n") == CONTENT.count(b"\n")
+    assert (tmp_path / "rel-spool").is_dir() and (tmp_path / "rel-cache").is_dir()
+    assert not os.path.exists("/rel-spool") and not os.path.exists("/rel-cache")
+    config = read_text(fs.meta("config"))
+    assert f"spool_dir {tmp_path}/rel-spool" in config and f"cache_dir {tmp_path}/rel-cache" in config
 
 
 def test_check_only(emulator, tmp_path):

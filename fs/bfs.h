@@ -102,6 +102,8 @@ extern struct bfs *bfs_instance;
 
 /* The one core->errno table (documented in the README). Returns -errno. */
 int bfs_errno(enum core_rc rc);
+/* " (what to do ...)" for the codes a user can act on, else "". */
+const char *bfs_hint(enum core_rc rc);
 
 /* ---- deps.c ------------------------------------------------------------ */
 

@@ -30,3 +30,30 @@ int bfs_errno(enum core_rc rc)
 	/* clang-format on */
 	return -EIO;
 }
+
+const char *bfs_hint(enum core_rc rc)
+{
+	/* What a user can do about it: the one line .batchfs/errors and the log
+	 * add after the reason. */
+	switch (rc) {
+	case CORE_EAUTH:
+		return " (check the key or token: see .batchfs/credential)";
+	case CORE_ETHROTTLED:
+		return " (the service throttles: try again later)";
+	case CORE_EQUOTA:
+		return " (the quota is full: wait for running batches to finish, then copy again)";
+	case CORE_ETRANSPORT:
+	case CORE_EHTTP:
+		return " (the service or the network failed: try again; see .batchfs/stats)";
+	case CORE_ETIMEDOUT:
+		return " (too slow: check the network, or raise -o deadline_ms=)";
+	case CORE_EPARSE:
+		return " (the service sent an answer batchfs cannot read)";
+	case CORE_ENOSPC:
+		return " (free space: rm old receipts in submit/, or raise -o spool_size=)";
+	case CORE_EAMBIGUOUS:
+		return " (the outcome is unknown: look in batches/ before copying again)";
+	default:
+		return "";
+	}
+}

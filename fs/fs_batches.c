@@ -87,7 +87,7 @@ static int file_size(struct bfs *b, const char *file_id, off_t *size)
 	enum core_rc rc = cache_file_get(b->cache, file_id, &f, &err);
 
 	if (rc) {
-		errlog_add(b->errors, "file %s: %s", file_id, err.msg);
+		errlog_add(b->errors, "file %s: %s%s", file_id, err.msg, bfs_hint(err.rc));
 		return bfs_errno(rc);
 	}
 	*size = f.bytes > 0 ? (off_t)f.bytes : 0;
@@ -106,7 +106,7 @@ static int batch_lookup(struct bfs *b, const char *id, struct batch *bt)
 		return -ENOENT;
 	rc = cache_batch_get(b->cache, id, bt, &err);
 	if (rc && rc != CORE_ENOTFOUND)
-		errlog_add(b->errors, "batch %s: %s", id, err.msg);
+		errlog_add(b->errors, "batch %s: %s%s", id, err.msg, bfs_hint(err.rc));
 	return bfs_errno(rc);
 }
 
@@ -165,7 +165,7 @@ int batches_readdir(struct bfs *b, const struct bfs_path *p, bfs_fill_fn fill,
 
 		rc = cache_batch_list(b->cache, &all, &err);
 		if (rc) {
-			errlog_add(b->errors, "listing batches: %s", err.msg);
+			errlog_add(b->errors, "listing batches: %s%s", err.msg, bfs_hint(err.rc));
 			return bfs_errno(rc);
 		}
 		for (i = 0; i < all.n; i++) {
@@ -241,8 +241,8 @@ int batches_open(struct bfs *b, const struct bfs_path *p,
 
 		rc = cache_file_get(b->cache, fid, &f, &err);
 		if (rc) {
-			errlog_add(b->errors, "batch %s %s: %s", p->id,
-				   batch_file_name(p->file), err.msg);
+			errlog_add(b->errors, "batch %s %s: %s%s", p->id,
+				   batch_file_name(p->file), err.msg, bfs_hint(err.rc));
 			batch_release(&bt);
 			return bfs_errno(rc);
 		}
@@ -268,7 +268,7 @@ int batches_cancel_write(struct bfs *b, const char *id)
 
 	rc = cache_batch_refresh(b->cache, id, &bt, &err);
 	if (rc) {
-		errlog_add(b->errors, "cancel %s: %s", id, err.msg);
+		errlog_add(b->errors, "cancel %s: %s%s", id, err.msg, bfs_hint(err.rc));
 		return bfs_errno(rc);
 	}
 	if (bt.status == BATCH_STATUS_CANCELLING ||
@@ -285,7 +285,7 @@ int batches_cancel_write(struct bfs *b, const char *id)
 	batch_release(&bt);
 	rc = api_batch_cancel(b->api, id, &bt, &err);
 	if (rc) {
-		errlog_add(b->errors, "cancel %s: %s", id, err.msg);
+		errlog_add(b->errors, "cancel %s: %s%s", id, err.msg, bfs_hint(err.rc));
 		return bfs_errno(rc);
 	}
 	cache_batch_put(b->cache, &bt);
@@ -329,7 +329,7 @@ static int dep_links_walk(struct bfs *b, const char *dep,
 	rc = cache_batch_list(b->cache, &all, &err);
 	if (rc) {
 		strmap_free(seen);
-		errlog_add(b->errors, "listing batches: %s", err.msg);
+		errlog_add(b->errors, "listing batches: %s%s", err.msg, bfs_hint(err.rc));
 		return bfs_errno(rc);
 	}
 	for (i = 0; i < all.n && !ret; i++) {

@@ -41,7 +41,7 @@ int files_readdir(struct bfs *b, bfs_fill_fn fill, void *ctx)
 
 	rc = cache_file_list(b->cache, &all, &err);
 	if (rc) {
-		errlog_add(b->errors, "listing files: %s", err.msg);
+		errlog_add(b->errors, "listing files: %s%s", err.msg, bfs_hint(err.rc));
 		return bfs_errno(rc);
 	}
 	for (i = 0; i < all.n; i++) {
@@ -69,7 +69,7 @@ static int verify_empty(struct bfs *b, const char *id)
 	rc = api_file_content(b->api, id, fd, 0, &got, NULL, NULL, &err);
 	close(fd);
 	if (rc) {
-		errlog_add(b->errors, "file %s: %s", id, err.msg);
+		errlog_add(b->errors, "file %s: %s%s", id, err.msg, bfs_hint(err.rc));
 		return bfs_errno(rc);
 	}
 	if (got) {
@@ -103,7 +103,7 @@ int remote_file_open(struct bfs *b, const struct api_file *f,
 	       : CORE_ENOMEM;
 	if (rc) {
 		handle_free(h);
-		errlog_add(b->errors, "file %s: %s", f->id, err.msg);
+		errlog_add(b->errors, "file %s: %s%s", f->id, err.msg, bfs_hint(err.rc));
 		return bfs_errno(rc);
 	}
 	fi->fh = (uint64_t)(uintptr_t)h;
@@ -139,7 +139,7 @@ int files_unlink(struct bfs *b, const char *id)
 		return -ENOENT;
 	rc = api_file_delete(b->api, id, &err);
 	if (rc) {
-		errlog_add(b->errors, "rm files/%s: %s", id, err.msg);
+		errlog_add(b->errors, "rm files/%s: %s%s", id, err.msg, bfs_hint(err.rc));
 		return bfs_errno(rc);
 	}
 	cache_file_forget(b->cache, id);

@@ -217,7 +217,7 @@ static int entry_open_new(struct bfs *b, const char *dep, const char *name,
 
 	rc = entry_new_submission(b, dep, name, &sub, &err);
 	if (rc) {
-		errlog_add(b->errors, "submit %s/%s: %s", dep, name, err.msg);
+		errlog_add(b->errors, "submit %s/%s: %s%s", dep, name, err.msg, bfs_hint(err.rc));
 		return bfs_errno(rc);
 	}
 	e = calloc(1, sizeof(*e));
@@ -394,8 +394,8 @@ int submit_write(struct bfs *b, struct handle *h, const char *data, size_t len,
 	}
 	pthread_mutex_unlock(&b->deps_lock);
 	if (rc) {
-		errlog_add(b->errors, "submit %s/%s: %s", h->drop->deployment, e->name,
-			   err.msg);
+		errlog_add(b->errors, "submit %s/%s: %s%s", h->drop->deployment, e->name,
+			   err.msg, bfs_hint(err.rc));
 		return bfs_errno(rc);
 	}
 	return (int)len;
@@ -505,7 +505,7 @@ static int commit(struct bfs *b, struct drop *d, struct entry *e)
 		batch_release(&bt);
 		return 0;
 	}
-	errlog_add(b->errors, "submit %s/%s: %s", d->deployment, e->name, err.msg);
+	errlog_add(b->errors, "submit %s/%s: %s%s", d->deployment, e->name, err.msg, bfs_hint(err.rc));
 	return bfs_errno(rc);
 }
 

@@ -345,7 +345,7 @@ static int op_read(const char *path, char *buf, size_t size, off_t off,
 	case H_DOWNLOAD:
 		rc = dlcache_read(h->dl, buf, size, (uint64_t)off, &got, &err);
 		if (rc) {
-			errlog_add(bfs_instance->errors, "reading %s: %s", path, err.msg);
+			errlog_add(bfs_instance->errors, "reading %s: %s%s", path, err.msg, bfs_hint(err.rc));
 			return bfs_errno(rc);
 		}
 		return (int)got;

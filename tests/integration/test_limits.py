@@ -17,7 +17,8 @@ def test_full_spool_fails_writes_with_enospc_and_reads_still_work(batchfs_factor
     assert (step, err) == ("write", errno.ENOSPC)
     reason = m.read_text(fs.submit_dir() / "big.jsonl.error")
     assert "spool is full" in reason and "spool_size" in reason, reason
-    assert "spool is full" in m.read_text(fs.meta("errors"))
+    errors = m.read_text(fs.meta("errors"))
+    assert "spool is full" in errors and "raise -o spool_size=" in errors, errors
     assert emulator.state()["batches"] == 1
     # Reading is unaffected.
     link = fs.links_dir() / "small.jsonl"

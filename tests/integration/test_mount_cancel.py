@@ -90,7 +90,11 @@ def test_cancel_refused_by_the_service_fails_the_write(mounted, status, code):
     assert res.returncode != 0
     assert len(cancel_posts(emu, bid)) >= 1
     assert get_status(emu, bid) == "in_progress"
-    assert f"cancel {bid}" in read_text(mounted.meta("errors"))
+    errors = read_text(mounted.meta("errors"))
+    assert f"cancel {bid}" in errors
+    if status == 403:  # one line per failure, saying what to do
+        assert "see .batchfs/credential" in errors, errors
+        assert "see .batchfs/credential" in mounted.stderr()
 
 
 def get_status(emu, bid):

@@ -324,3 +324,69 @@ def test_entra_on_both_azure_surfaces(batchfs_factory, emulator, surface):
     fs = batchfs_factory(emulator, key=None, options={"surface": surface},
                          env=sp_env(emulator, "app-surf", AZURE_CLIENT_SECRET=SECRET))
     submit_and_check(fs, emulator)
+
+
+# ---- every kind: acquired, used, renewed before expiry and after a 401 -------------------------------
+
+def kind_setup(kind, emu, tmp_path):
+    """(options, env, expected .batchfs/credential kind, token endpoint counted) for a kind."""
+    closed = {"imds_endpoint": f"http://127.0.0.1:{closed_port()}", "az_command": str(tmp_path / "no-az")}
+    if kind == "client-secret":
+        emu.add_client("k-secret", secret=SECRET)
+        return closed, sp_env(emu, "k-secret", AZURE_CLIENT_SECRET=SECRET), kind, "entra"
+    if kind == "client-certificate":
+        pem, crt = make_certificate(tmp_path)
+        emu.add_client("k-cert", certificate=crt)
+        return closed, sp_env(emu, "k-cert", AZURE_CLIENT_CERTIFICATE_PATH=str(pem)), kind, "entra"
+    if kind == "workload-identity":
+        emu.add_client("k-wi")
+        tf = tmp_path / "federated"
+        tf.write_text(emu.add_federated_token("k-wi"))
+        return closed, sp_env(emu, "k-wi", AZURE_FEDERATED_TOKEN_FILE=str(tf)), kind, "entra"
+    if kind == "imds":
+        emu.set_identity(imds={"enabled": True})
+        return dict(closed, imds_endpoint=emu.url), {}, "managed-identity (imds)", "imds"
+    if kind == "app-service":
+        header = emu.identity()["app_service"].get("header") or "emulator-identity-header"
+        return closed, {"IDENTITY_ENDPOINT": emu.url + "/msi/token", "IDENTITY_HEADER": header}, \
+            "managed-identity (app service)", "app_service"
+    if kind == "azure-cli":
+        return {"imds_endpoint": closed["imds_endpoint"]}, az_env(emu), kind, "az"
+    if kind == "token-command":
+        # token JSON on stdout (az's own format) carries the expiry
+        cmd = f"{TOOLS / 'az'} account get-access-token --resource \"$BATCHFS_TOKEN_RESOURCE\" -o json"
+        return dict(closed, token_command=cmd), {"BATCHFS_EMULATOR_URL": emu.url}, kind, "az"
+    raise AssertionError(kind)
+
+
+def token_fetches(emu, endpoint):
+    return sum(emu.token_request_counts().get(endpoint, {}).values())
+
+
+@pytest.mark.parametrize("kind", ["client-secret", "client-certificate", "workload-identity", "imds",
+                                  "app-service", "azure-cli", "token-command"])
+def test_each_kind_acquires_uses_and_renews(batchfs_factory, emulator, tmp_path, kind):
+    emulator.set_identity(token_lifetime=4)  # renewed at half its lifetime
+    options, env, shown, endpoint = kind_setup(kind, emulator, tmp_path)
+    fs = batchfs_factory(emulator, key=None, options=options, env=env)
+    # acquired and used
+    submit_and_check(fs, emulator, name=f"{kind}.jsonl")
+    assert credential(fs)["kind"] == shown
+    assert token_fetches(emulator, endpoint) == 1
+    # renewed before it expires: listings past their TTL keep working, never a 401
+    poll(lambda: (os.listdir(fs.mnt / "batches"), token_fetches(emulator, endpoint))[1],
+         lambda n: n >= 3, timeout=60, what="renewals before expiry")
+    assert not [r for r in data_plane(emulator) if r["status"] == 401]
+    # renewed once after a 401: the refused call is sent again with the new token
+    emulator.set_identity(token_lifetime=3599)
+    n0 = token_fetches(emulator, endpoint)
+    poll(lambda: (os.listdir(fs.mnt / "batches"), token_fetches(emulator, endpoint))[1],
+         lambda n: n > n0, timeout=60, what="one more renewal, now of a long-lived token")
+    before = token_fetches(emulator, endpoint)
+    emulator.revoke_tokens()
+    emulator.clear_requests()
+    emulator.create_batches(1)
+    poll(lambda: os.listdir(fs.mnt / "batches"), lambda n: len(n) == 2, what="listing after revocation")
+    statuses = [r["status"] for r in data_plane(emulator)]
+    assert 401 in statuses and statuses[statuses.index(401) + 1] == 200, statuses
+    assert token_fetches(emulator, endpoint) == before + 1

@@ -1,4 +1,4 @@
-/* fuzz_parse_misc.c: fuzzes parse_deployments (3 sources), parse_error_body, time parsing, retry_after_parse and url escaping/checks. */
+/* fuzz_parse_misc.c: fuzzes parse_deployments (3 sources), parse_error_body, token responses, time parsing, retry_after_parse and url escaping/checks. */
 /* SPDX-License-Identifier: MIT */
 /*
  * The bytes go whole to the body parsers, and as a C string (cut at the
@@ -9,6 +9,10 @@
  *     stay NUL-terminated and printable, a full msg buffer does not overflow;
  *   - time parsing: any time it returns, formatted back as ISO-8601, as an
  *     HTTP-date and as Unix seconds, parses to the same time;
+ *   - parse_token (JSON and bare): CORE_OK with a non-empty token of
+ *     printable bytes without spaces (it goes into a header), or CORE_EPARSE
+ *     with nothing kept; parse_token_error keeps msg/code terminated and
+ *     msg free of control bytes;
  *   - retry_after_parse: -1 or a non-negative number of milliseconds;
  *   - url_escape_segment: only unreserved bytes and %XX (no '/', nothing
  *     below 0x21), never "." or "..", and it decodes back to the input;
@@ -23,6 +27,7 @@
 
 #include "fuzz.h"
 #include "parse.h"
+#include "token_internal.h"
 #include "retry.h"
 #include "timeparse.h"
 #include "url.h"
@@ -242,6 +247,39 @@ static void check_endpoint(const char *s)
 	}
 }
 
+static void check_token(const char *body, size_t len, bool bare)
+{
+	struct core_err err = CORE_ERR_INIT;
+	struct token t;
+	enum core_rc rc = parse_token(body, len, NOW, bare, &t, &err);
+	size_t i;
+
+	FUZZ_CHECK(rc == CORE_OK || rc == CORE_EPARSE);
+	if (rc != CORE_OK) {
+		FUZZ_CHECK(t.value == NULL && t.expires_on == 0 && err.msg[0]);
+		return;
+	}
+	FUZZ_CHECK(t.value && t.value[0] && t.expires_on >= 0);
+	for (i = 0; t.value[i]; i++)
+		FUZZ_CHECK((unsigned char)t.value[i] > 0x20 && t.value[i] != 0x7f);
+	token_release(&t);
+	FUZZ_CHECK(t.value == NULL);
+}
+
+static void check_token_error(const char *body, size_t len)
+{
+	struct core_err err = CORE_ERR_INIT;
+	size_t i;
+
+	err.http_status = 400;
+	parse_token_error(body, len, &err);
+	FUZZ_CHECK(memchr(err.msg, '\0', sizeof(err.msg)) != NULL);
+	FUZZ_CHECK(memchr(err.code, '\0', sizeof(err.code)) != NULL);
+	for (i = 0; err.msg[i]; i++)
+		FUZZ_CHECK((unsigned char)err.msg[i] >= 0x20);
+	parse_token_error(body, len, NULL);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *json = (const char *)data;
@@ -251,6 +289,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_deployments(json, size, DEPLOY_SRC_MODELS);
 	check_deployments(json, size, DEPLOY_SRC_ARM);
 	check_error_body(json, size);
+	check_token(json, size, false);
+	check_token(json, size, true);
+	check_token_error(json, size);
 	check_times(s);
 	check_retry(s);
 	check_escape(s);

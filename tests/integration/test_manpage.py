@@ -193,3 +193,14 @@ def test_every_errno_of_the_errno_table_is_in_errors(page_text):
 def test_readme_points_to_the_man_page():
     readme = (REPO / "README.md").read_text()
     assert re.search(r"\bman batchfs\b", readme), "README.md should tell readers about `man batchfs`"
+
+
+def test_help_lists_every_option_the_parser_knows(help_text):
+    """Every -o option in fs/options.c's fuse_opt table is in --help (and so, by the test
+    above, in the manual page)."""
+    table = (REPO / "fs" / "options.c").read_text()
+    known = set(re.findall(r'OPT\("([a-z_]+)(?:=%[sd])?"', table))
+    assert {"endpoint", "auth", "token_command", "subscription_id", "log_level"} <= known, known
+    listed = {name for name, _ in help_options(help_text)}
+    missing = sorted(known - listed - {"foreground"})   # -f, listed as such
+    assert not missing, f"options missing from --help: {missing}"

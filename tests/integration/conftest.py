@@ -14,6 +14,30 @@ from control import Emulator  # noqa: E402
 # models like the Azure deployments the tests use, so one suite runs on every surface.
 SURFACE = os.environ.get("BATCHFS_SURFACE", "azure")
 SURFACE_DEPLOYMENTS = "gpt-4o-batch,gpt-4o-mini-batch" if SURFACE == "openai" else None
+KNOWN_SURFACES = ("azure", "azure-v1", "openai")
+
+
+def pytest_collection_modifyitems(config, items):
+    """@pytest.mark.surfaces("azure", ..., reason=...): a test that applies only on some API
+    surfaces is deselected (not skipped: a skip counts as a failure in CI) on the others, so
+    each surface's run reports only the tests that apply to it."""
+    if SURFACE not in KNOWN_SURFACES:
+        raise pytest.UsageError(f"BATCHFS_SURFACE={SURFACE!r}: not one of {', '.join(KNOWN_SURFACES)}")
+    keep, drop = [], []
+    for item in items:
+        marker = item.get_closest_marker("surfaces")
+        if marker is not None:
+            unknown = [s for s in marker.args if s not in KNOWN_SURFACES]
+            if not marker.args or unknown or not marker.kwargs.get("reason"):
+                raise pytest.UsageError(f"{item.nodeid}: @surfaces needs known surface names and a "
+                                        f"reason (got {marker.args}, {marker.kwargs})")
+            if SURFACE not in marker.args:
+                drop.append(item)
+                continue
+        keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.hookimpl(hookwrapper=True)

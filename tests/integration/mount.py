@@ -38,7 +38,52 @@ VALGRIND = os.environ.get("BATCHFS_VALGRIND") == "1"
 # The API surface every mount of the suite uses (BATCHFS_SURFACE, default azure): the
 # whole suite runs once per surface. API is the path prefix of its data-plane calls.
 SURFACE = os.environ.get("BATCHFS_SURFACE", "azure")
-API = {"azure": "/openai", "azure-v1": "/openai/v1", "openai": "/v1"}[SURFACE]
+
+# What differs between the surfaces where a test relies on it (shared/notes/api.md, the
+# emulator's README):
+#   api             the data-plane path prefix
+#   endpoint        the batch `endpoint` batchfs creates with: Azure's docs send
+#                   "/chat/completions" (also on v1), OpenAI's enum wants "/v1/chat/completions"
+#   upload_status   POST /files answers 201 on Azure dated versions, 200 on v1 and OpenAI
+#   max_requests    requests per input file: 100,000 on Azure, 50,000 on OpenAI
+#   file_pending    an upload starts "pending" and is polled until "processed" (Azure's
+#                   FileState); the OpenAI dialect's uploads are "processed" at once
+#   empty_error_file  a batch gets an error file even when nothing failed (0 bytes, Azure);
+#                   OpenAI only has one when a request failed
+#   lists_models    the service's own deployment listing is GET /v1/models (models, not deployments)
+#   checks_models   the service's validation fails a line whose model is no deployment
+#                   (model_not_found); the OpenAI dialect does not check models
+#   endpoint_env, key_env  the SDK variables batchfs reads the endpoint and key from
+#   key_auth        how batchfs sends an API key: the `api-key` header on Azure, `Authorization:
+#                   Bearer` on OpenAI (the kind in .batchfs/credential, `auth` in the emulator's log)
+SURFACES = {
+    "azure": dict(api="/openai", endpoint="/chat/completions", upload_status=201,
+                  max_requests=100_000, file_pending=True, empty_error_file=True,
+                  lists_models=False, checks_models=True, endpoint_env="AZURE_OPENAI_ENDPOINT",
+                  key_env="AZURE_OPENAI_API_KEY", key_auth="api-key"),
+    "azure-v1": dict(api="/openai/v1", endpoint="/chat/completions", upload_status=200,
+                     max_requests=100_000, file_pending=True, empty_error_file=True,
+                     lists_models=False, checks_models=True, endpoint_env="AZURE_OPENAI_ENDPOINT",
+                     key_env="AZURE_OPENAI_API_KEY", key_auth="api-key"),
+    "openai": dict(api="/v1", endpoint="/v1/chat/completions", upload_status=200,
+                   max_requests=50_000, file_pending=False, empty_error_file=False,
+                   lists_models=True, checks_models=False, endpoint_env="OPENAI_BASE_URL",
+                   key_env="OPENAI_API_KEY", key_auth="bearer"),
+}
+if SURFACE not in SURFACES:
+    raise RuntimeError(f"BATCHFS_SURFACE={SURFACE!r}: not one of {', '.join(SURFACES)}")
+THIS = SURFACES[SURFACE]
+API = THIS["api"]
+BATCH_ENDPOINT = THIS["endpoint"]
+UPLOAD_STATUS = THIS["upload_status"]
+MAX_REQUESTS = THIS["max_requests"]
+FILE_PENDING = THIS["file_pending"]
+EMPTY_ERROR_FILE = THIS["empty_error_file"]
+LISTS_MODELS = THIS["lists_models"]
+CHECKS_MODELS = THIS["checks_models"]
+ENDPOINT_ENV = THIS["endpoint_env"]
+KEY_ENV = THIS["key_env"]
+KEY_AUTH = THIS["key_auth"]
 
 # Options that keep the tests fast; a test overrides any of them.
 FAST_OPTIONS = {
@@ -233,6 +278,18 @@ class BatchFS:
             self.exit_code = self.proc.returncode
 
 
+def endpoint_url(emu, surface=SURFACE):
+    """What a user gives batchfs as the endpoint of `surface`: the resource's URL on Azure
+    (dated and v1), the base URL with its /v1 on OpenAI."""
+    return emu.url + "/v1" if surface == "openai" else emu.url
+
+
+def surface_options():
+    """The -o options every mount of the suite adds for SURFACE (none on azure, where
+    batchfs is left to choose, as a user who sets nothing gets)."""
+    return {} if SURFACE == "azure" else {"surface": SURFACE}
+
+
 def start(emu, workdir, options=None, env=None, key=KEY, endpoint="option", mountpoint=None,
           foreground=True, wait=True, timeout=30, fast=True, spool=None, cache=None, args=(),
           cwd=None):
@@ -269,15 +326,15 @@ def start(emu, workdir, options=None, env=None, key=KEY, endpoint="option", moun
         opts.setdefault("cache_dir", str(cache))
     extra_env = {}
     surface = opts.get("surface") or SURFACE
-    if SURFACE != "azure":
-        opts.setdefault("surface", SURFACE)
-    url = emu.url + "/v1" if emu is not None and surface == "openai" else emu.url if emu else None
+    for k, v in surface_options().items():
+        opts.setdefault(k, v)
+    url = endpoint_url(emu, surface) if emu is not None else None
     if key is not None:
-        extra_env["OPENAI_API_KEY" if surface == "openai" else "AZURE_OPENAI_API_KEY"] = key
+        extra_env[SURFACES[surface]["key_env"]] = key
     if endpoint == "option" and emu is not None:
         opts.setdefault("endpoint", url)
     elif endpoint == "env" and emu is not None:
-        extra_env["OPENAI_BASE_URL" if surface == "openai" else "AZURE_OPENAI_ENDPOINT"] = url
+        extra_env[SURFACES[surface]["endpoint_env"]] = url
     extra_env.update(env or {})
     argv = tool_argv([batchfs_bin()] + (["-f"] if foreground else []) + option_args(opts) + list(args)
                      + [mnt_arg], base)
@@ -427,6 +484,34 @@ def file_content(emu, file_id):
     resp = emu.api("GET", f"{API}/files/{file_id}/content")
     assert resp.status == 200, resp
     return resp.body
+
+
+def slow_submissions(emu, seconds):
+    """Keeps every submission in flight (its close() waiting) for about `seconds` after its
+    upload: where uploads start "pending" the emulator keeps them pending that long
+    (file_process_delay); the OpenAI dialect has no such state, so there every batch create
+    answers that late instead (a latency fault on POST {API}/batches that stays)."""
+    if FILE_PENDING:
+        emu.config(file_process_delay=seconds)
+    else:
+        emu.fault(method="POST", path=rf"^{re.escape(API)}/batches$", action="latency",
+                  seconds=seconds, times=-1)
+
+
+def service_deployments(emu):
+    """The names the surface's own listing offers batchfs (ARM aside), sorted: the legacy
+    GET /openai/deployments (api-version 2022-12-01) on Azure, none where the resource has
+    no such listing (404); the model ids of GET /v1/models on OpenAI, where a model is what
+    a deployment is on Azure. Adds one request to the emulator's log."""
+    if LISTS_MODELS:
+        resp = emu.api("GET", f"{API}/models")
+        assert resp.status == 200, resp
+        return sorted(m["id"] for m in resp.json()["data"])
+    resp = emu.api("GET", "/openai/deployments", api_version="2022-12-01")
+    if resp.status == 404:
+        return []
+    assert resp.status == 200, resp
+    return sorted(d["id"] for d in resp.json()["data"])
 
 
 def line(cid, model=DEPLOYMENT, url="/v1/chat/completions", content=None, body=None):

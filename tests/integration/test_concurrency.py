@@ -12,9 +12,10 @@ READERS = 32
 
 
 def test_32_parallel_cp_different_and_identical(batchfs_factory, emulator, tmp_path):
-    # Keep every identical copy in flight together: processing takes 5 s,
-    # far longer than starting 32 cp processes, even on a loaded machine.
-    emulator.config(file_process_delay=5.0)
+    # Keep every identical copy in flight together: each submission takes 5 s
+    # (processing, or the create on OpenAI), far longer than starting 32 cp
+    # processes, even on a loaded machine.
+    m.slow_submissions(emulator, 5.0)
     fs = batchfs_factory(emulator)
     srcs = []
     for i in range(DIFFERENT):

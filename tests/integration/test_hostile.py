@@ -116,12 +116,14 @@ HOSTILE_IDS = {
 
 
 def test_hostile_ids_are_hidden_and_never_escape(batchfs_factory, emulator):
-    good = emulator.create_batches(1)[0]
+    # batches of DEPLOYMENT's model: on OpenAI, a batch's model (without batchfs metadata) is
+    # learnt as a deployment
+    good = emulator.create_batches(1, deployment=DEPLOYMENT)[0]
     md = {"batchfs_deployment": DEPLOYMENT, "batchfs_name": "h.jsonl"}
     emulator.create_batches(len(HOSTILE_IDS), ids=list(HOSTILE_IDS.values()), metadata=md)
     # names that are valid file names stay, as they are
     fine = ["batch_..dots", "batch_é", " "]
-    emulator.create_batches(len(fine), ids=fine)
+    emulator.create_batches(len(fine), ids=fine, deployment=DEPLOYMENT)
     # hostile metadata: deployments and names that are not file names
     for dep, nm in (("../../escape", "../../../etc/passwd"), ("a/b", "x\x01.jsonl"), ("..", "..")):
         emulator.create_batches(1, metadata={"batchfs_deployment": dep, "batchfs_name": nm})

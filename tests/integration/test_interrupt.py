@@ -8,7 +8,7 @@ from mount import API
 
 
 def test_ctrl_c_while_close_waits_leaves_a_complete_submission(batchfs_factory, emulator, tmp_path):
-    emulator.config(file_process_delay=2.0)
+    m.slow_submissions(emulator, 2.0)
     fs = batchfs_factory(emulator)
     src = tmp_path / "intr.jsonl"
     src.write_bytes(m.lines(*[m.line(f"t{i}") for i in range(50)]))

@@ -12,8 +12,9 @@ import time
 import pytest
 
 from control import jsonl
-from mount import (API, DEPLOYMENT, all_batches, assert_no_sanitizer_report, batchfs_bin, calls, daemon_env, is_mounted, poll,
-                   tool_argv, tool_logs,
+from mount import (API, DEPLOYMENT, ENDPOINT_ENV, LISTS_MODELS, all_batches, assert_no_sanitizer_report,
+                   batchfs_bin, calls, daemon_env, is_mounted, poll, service_deployments,
+                   slow_submissions, tool_argv, tool_logs,
                    read_bytes, read_text, run_batchfs, wait_status, write_close)
 
 CONTENT = jsonl(3).encode()
@@ -58,6 +59,8 @@ def test_unreachable_endpoint_exits_nonzero_with_nothing_mounted(tmp_path, foreg
     assert time.monotonic() - t0 < 30
 
 
+@pytest.mark.surfaces("azure", "azure-v1", reason="the Entra ID credential chain is Azure's; "
+                      "test_missing_key_on_openai_exits_nonzero is OpenAI's case")
 def test_missing_key_exits_nonzero(emulator, tmp_path):
     """No key and no Entra ID source anywhere: the DefaultAzureCredential chain finds
     nothing, and the message says what was tried and what to set."""
@@ -204,11 +207,13 @@ def test_endpoint_from_environment(batchfs_factory, emulator):
 
 
 def test_option_endpoint_wins_over_environment(batchfs_factory, emulator):
-    fs = batchfs_factory(emulator, env={"AZURE_OPENAI_ENDPOINT": f"http://127.0.0.1:{closed_port()}"})
+    fs = batchfs_factory(emulator, env={ENDPOINT_ENV: f"http://127.0.0.1:{closed_port()}"})
     assert f"endpoint {emulator.url}" in read_text(fs.meta("config"))
     assert os.listdir(fs.mnt / "batches") == []
 
 
+@pytest.mark.surfaces("azure", reason="OPENAI_API_VERSION picks the Azure dated api-version; "
+                      "v1 and OpenAI have none")
 def test_api_version_from_environment(batchfs_factory, emulator):
     fs = batchfs_factory(emulator, env={"OPENAI_API_VERSION": "2024-08-01-preview"})
     assert write_close(fs.submit_dir() / "v.jsonl", CONTENT) == (None, 0)
@@ -220,12 +225,16 @@ def test_api_version_from_environment(batchfs_factory, emulator):
     assert "api_version 2024-08-01-preview" in read_text(fs.meta("config"))
 
 
+@pytest.mark.surfaces("azure", "azure-v1", reason="the OPENAI_API_KEY fallback sent as api-key is "
+                      "Azure's; on OpenAI OPENAI_API_KEY is the key itself")
 def test_openai_api_key_on_azure(batchfs_factory, emulator):
     fs = batchfs_factory(emulator, key=None, endpoint="env", env={"OPENAI_API_KEY": "test-key"})
     assert write_close(fs.submit_dir() / "k.jsonl", CONTENT) == (None, 0)
     assert {r["auth"] for r in emulator.requests()} == {"api-key"}
 
 
+@pytest.mark.surfaces("azure", reason="surface detection from the environment: only the default "
+                      "run leaves the surface to batchfs (the others pass -o surface=)")
 def test_openai_surface_from_environment(batchfs_factory, emulator):
     fs = batchfs_factory(emulator, key=None, endpoint=None,
                          env={"OPENAI_API_KEY": "test-key", "OPENAI_BASE_URL": emulator.url + "/v1"})
@@ -244,13 +253,18 @@ def test_openai_surface_from_environment(batchfs_factory, emulator):
 def test_deployments_from_the_service_listing(batchfs_factory, emulator_factory):
     emu = emulator_factory(deployments="alpha-batch=gpt-4o,beta-batch=gpt-4o-mini")
     fs = batchfs_factory(emu)
-    assert sorted(os.listdir(fs.mnt / "deployments")) == ["alpha-batch", "beta-batch"]
+    # Azure lists deployment names; OpenAI (GET /v1/models) lists models, its "deployments"
+    expected = ["gpt-4o", "gpt-4o-mini"] if LISTS_MODELS else ["alpha-batch", "beta-batch"]
+    assert sorted(os.listdir(fs.mnt / "deployments")) == expected
 
 
 def test_deployments_option(batchfs_factory, emulator_factory):
     emu = emulator_factory(config={"legacy_deployments_api": False})
     fs = batchfs_factory(emu, options={"deployments": "gpt-4o-batch,other-batch"})
-    assert sorted(os.listdir(fs.mnt / "deployments")) == ["gpt-4o-batch", "other-batch"]
+    # the names given, added to what the service lists (nothing on Azure without the legacy
+    # listing; OpenAI's models)
+    listed = service_deployments(emu)
+    assert sorted(os.listdir(fs.mnt / "deployments")) == sorted({"gpt-4o-batch", "other-batch", *listed})
     assert write_close(fs.submit_dir() / "d.jsonl", CONTENT) == (None, 0)
     assert all_batches(emu)[0]["metadata"]["batchfs_deployment"] == DEPLOYMENT
 
@@ -259,9 +273,12 @@ def test_mkdir_deployment(batchfs_factory, emulator_factory):
     emu = emulator_factory(deployments="gpt-4o-batch,made-batch=gpt-4o",
                            config={"legacy_deployments_api": False})
     fs = batchfs_factory(emu)
-    assert os.listdir(fs.mnt / "deployments") == []
+    # what the service lists: nothing on Azure without the legacy listing; OpenAI's models
+    listed = service_deployments(emu)
+    assert "made-batch" not in listed
+    assert sorted(os.listdir(fs.mnt / "deployments")) == listed
     os.mkdir(fs.mnt / "deployments" / "made-batch")
-    assert os.listdir(fs.mnt / "deployments") == ["made-batch"]
+    assert sorted(os.listdir(fs.mnt / "deployments")) == sorted(listed + ["made-batch"])
     assert sorted(os.listdir(fs.dep("made-batch"))) == ["batches", "submit"]
     with pytest.raises(FileExistsError):
         os.mkdir(fs.mnt / "deployments" / "made-batch")
@@ -371,9 +388,10 @@ def test_no_secret_in_meta_files_stderr_or_cmdline(batchfs_factory, emulator_fac
 
 
 def test_sigterm_waits_for_a_submission_in_flight(batchfs_factory, emulator, tmp_path):
-    """Stopping the daemon while a close() waits for its upload to be processed
-    lets that submission finish: cp succeeds, the batch exists, exit 0."""
-    emulator.config(file_process_delay=2.0)
+    """Stopping the daemon while a close() waits for its upload to be processed (on
+    OpenAI: for its slow create) lets that submission finish: cp succeeds, the batch
+    exists, exit 0."""
+    slow_submissions(emulator, 2.0)
     fs = batchfs_factory(emulator)
     src = tmp_path / "inflight.jsonl"
     src.write_bytes(CONTENT)

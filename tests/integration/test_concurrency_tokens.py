@@ -5,7 +5,11 @@ import concurrent.futures as cf
 import os
 import threading
 
+import pytest
+
 import mount as m
+
+pytestmark = pytest.mark.surfaces("azure", "azure-v1", reason="Entra ID tokens are Azure's")
 
 READERS = 32
 SECRET = "concurrency-secret"

@@ -3,6 +3,10 @@
 import time
 
 
+# Request headers worth asserting on that never carry a secret.
+LOGGED_HEADERS = ("OpenAI-Organization", "OpenAI-Project", "User-Agent", "Content-Type")
+
+
 class RequestLog:
     def __init__(self):
         self.entries = []
@@ -10,7 +14,8 @@ class RequestLog:
     def start(self, request, dialect, auth):
         entry = {"method": request.method, "path": request.path, "query": dict(request.query),
                  "status": None, "auth": auth, "fault": None, "body_bytes": 0, "ts": time.time(),
-                 "dialect": dialect}
+                 "dialect": dialect,
+                 "headers": {h: request.headers[h] for h in LOGGED_HEADERS if h in request.headers}}
         self.entries.append(entry)
         return entry
 

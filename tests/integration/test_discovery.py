@@ -45,3 +45,19 @@ def test_names_learnt_from_batch_metadata(batchfs_factory, emulator_factory):
     assert "learnt-batch" in os.listdir(fs.mnt / "deployments")
     assert any(b["metadata"].get("batchfs_deployment") == "learnt-batch" for b in
                emu.api("GET", "/openai/batches").json()["data"])
+
+
+def test_openai_organization_and_project_headers(batchfs_factory, emulator_factory):
+    """On OpenAI, -o organization= / -o project= (or OPENAI_ORG_ID / OPENAI_PROJECT_ID) go
+    with every request."""
+    emu = emulator_factory(deployments="gpt-4o-batch,gpt-4o-mini-batch")
+    fs = batchfs_factory(emu, options={"surface": "openai", "organization": "org-bfs"},
+                         env={"OPENAI_PROJECT_ID": "proj_bfs"})
+    line = ('{"custom_id":"a","method":"POST","url":"/v1/chat/completions","body":{"model":"gpt-4o-batch",'
+            '"messages":[{"role":"user","content":"hi"}]}}\n').encode()
+    assert write_close(fs.submit_dir("gpt-4o-batch") / "o.jsonl", line) == (None, 0)
+    reqs = [r for r in emu.requests() if r["path"].startswith("/v1/")]
+    assert {r["method"] for r in reqs} >= {"GET", "POST"}
+    for r in reqs:
+        assert r["headers"].get("OpenAI-Organization") == "org-bfs", r
+        assert r["headers"].get("OpenAI-Project") == "proj_bfs", r

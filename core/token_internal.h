@@ -60,6 +60,11 @@ enum core_rc parse_token(const char *body, size_t len, int64_t now, bool bare_ok
  * and err->code; the first sentence only, without trace ids. */
 void parse_token_error(const char *body, size_t len, struct core_err *err);
 
+/* A refused token request: reads the service's error body (parse_token_error)
+ * and sets err to rc with "<prefix>: <what the service said>". Returns rc. */
+enum core_rc token_refused(struct core_err *err, enum core_rc rc, const char *body,
+			   size_t len, const char *prefix);
+
 /* "resource" form of a scope: "https://x/.default" -> "https://x". Heap. */
 char *token_scope_resource(const char *scope);
 

@@ -93,18 +93,11 @@ enum core_rc token_msi_fetch(struct token_source *s, const char *scope,
 		/* IMDS answers 400 when the VM has no (such) identity; a 403, a
 		 * 404 or a body that is not IMDS's JSON comes from something
 		 * else (a proxy, a firewall, another server): no IMDS here. */
-		char said[sizeof(err->msg)];
-
-		parse_token_error(resp.body.data, resp.body.len, err);
-		snprintf(said, sizeof(said), "%s", err->msg);
-		rc = core_err_set(err, CORE_ENOTFOUND,
-				  "no managed identity here: %s", said);
+		rc = token_refused(err, CORE_ENOTFOUND, resp.body.data, resp.body.len,
+				   "no managed identity here");
 	} else if (err && err->http_status >= 401 && err->http_status < 500) {
-		char said[sizeof(err->msg)];
-
-		parse_token_error(resp.body.data, resp.body.len, err);
-		snprintf(said, sizeof(said), "%s", err->msg);
-		rc = core_err_set(err, CORE_EAUTH, "managed identity refused: %s", said);
+		rc = token_refused(err, CORE_EAUTH, resp.body.data, resp.body.len,
+				   "managed identity refused");
 	}
 	if (resp.body.data)
 		OPENSSL_cleanse(resp.body.data, resp.body.len);

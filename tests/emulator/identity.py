@@ -739,6 +739,18 @@ def _mi_identity(section, query):
     return None
 
 
+def _mi_record(request, ident, endpoint, section):
+    """Logs a managed-identity token request; a disabled endpoint drops the connection
+    (after logging it as unreachable), as nothing listens there off Azure."""
+    q = request.query
+    rec = ident.record(endpoint=endpoint, grant="managed_identity", credential="managed_identity",
+                       tenant=ident.settings["tenant"], client_id=q.get("client_id"), resource=q.get("resource"),
+                       status=None, error=None if section["enabled"] else "unreachable")
+    if not section["enabled"]:
+        _unreachable(request)
+    return rec
+
+
 def _imds_error(status, error, description, rec):
     rec.update(status=status, error=error)
     reply = transport.json_reply(status, {"error": error, "error_description": description})
@@ -750,14 +762,7 @@ def _imds(request, state):
     ident = state.identity
     section = ident.settings["imds"]
     q = request.query
-    if not section["enabled"]:
-        ident.record(endpoint="imds", grant="managed_identity", credential="managed_identity",
-                     tenant=ident.settings["tenant"], client_id=q.get("client_id"), resource=q.get("resource"),
-                     status=None, error="unreachable")
-        _unreachable(request)
-    rec = ident.record(endpoint="imds", grant="managed_identity", credential="managed_identity",
-                       tenant=ident.settings["tenant"], client_id=q.get("client_id"), resource=q.get("resource"),
-                       status=None, error=None)
+    rec = _mi_record(request, ident, "imds", section)
     if request.method != "GET":
         return _imds_error(405, "invalid_request", f"The method {request.method} is not allowed", rec)
     if request.headers.get("Metadata", "").lower() != "true":
@@ -802,14 +807,7 @@ def _app_service(request, state):
     ident = state.identity
     section = ident.settings["app_service"]
     q = request.query
-    if not section["enabled"]:
-        ident.record(endpoint="app_service", grant="managed_identity", credential="managed_identity",
-                     tenant=ident.settings["tenant"], client_id=q.get("client_id"), resource=q.get("resource"),
-                     status=None, error="unreachable")
-        _unreachable(request)
-    rec = ident.record(endpoint="app_service", grant="managed_identity", credential="managed_identity",
-                       tenant=ident.settings["tenant"], client_id=q.get("client_id"), resource=q.get("resource"),
-                       status=None, error=None)
+    rec = _mi_record(request, ident, "app_service", section)
     if request.method != "GET":
         return _app_error(405, f"The method {request.method} is not allowed.", rec)
     presented = request.headers.get("X-IDENTITY-HEADER")

@@ -173,6 +173,16 @@ def option_args(options):
     return ["-o", ",".join(items)] if items else []
 
 
+def closed_port():
+    """A loopback port nothing listens on (bound, then released)."""
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def is_mounted(path):
     """True when `path` is a mountpoint (by /proc/self/mountinfo, which never blocks
     on a dead FUSE daemon the way stat() can)."""

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from control import jsonl
-from mount import (DEPLOYMENT, REPO, VALGRIND, all_batches, is_mounted, poll, read_text, run_batchfs,
+from mount import (DEPLOYMENT, REPO, VALGRIND, closed_port, all_batches, is_mounted, poll, read_text, run_batchfs,
                    write_close)
 
 # Entra ID tokens and ARM discovery exist only on Azure (dated and v1); OpenAI takes an API
@@ -20,15 +20,6 @@ pytestmark = pytest.mark.surfaces("azure", "azure-v1", reason="Entra ID credenti
 CONTENT = jsonl(2).encode()
 TOOLS = REPO / "tests" / "tools"
 SECRET = "s3cret-Value~with.symbols_0123456789"
-
-
-def closed_port():
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def no_other_sources(tmp_path):
@@ -337,7 +328,7 @@ def test_entra_on_both_azure_surfaces(batchfs_factory, emulator, surface):
 
 def kind_setup(kind, emu, tmp_path):
     """(options, env, expected .batchfs/credential kind, token endpoint counted) for a kind."""
-    closed = {"imds_endpoint": f"http://127.0.0.1:{closed_port()}", "az_command": str(tmp_path / "no-az")}
+    closed = no_other_sources(tmp_path)
     if kind == "client-secret":
         emu.add_client("k-secret", secret=SECRET)
         return closed, sp_env(emu, "k-secret", AZURE_CLIENT_SECRET=SECRET), kind, "entra"

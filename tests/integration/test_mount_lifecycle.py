@@ -4,7 +4,6 @@ environment variables, deployments, private spool/cache, no secret anywhere."""
 import os
 import secrets
 import signal
-import socket
 import stat
 import subprocess
 import time
@@ -12,20 +11,12 @@ import time
 import pytest
 
 from control import jsonl
-from mount import (API, DEPLOYMENT, ENDPOINT_ENV, LISTS_MODELS, all_batches, assert_no_sanitizer_report,
+from mount import (API, closed_port, DEPLOYMENT, ENDPOINT_ENV, LISTS_MODELS, all_batches, assert_no_sanitizer_report,
                    batchfs_bin, calls, daemon_env, is_mounted, poll, service_deployments,
                    slow_submissions, tool_argv, tool_logs,
                    read_bytes, read_text, run_batchfs, wait_status, write_close)
 
 CONTENT = jsonl(3).encode()
-
-
-def closed_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def assert_failed_preflight(fs, *words):

@@ -17,13 +17,46 @@ SURFACE_DEPLOYMENTS = "gpt-4o-batch,gpt-4o-mini-batch" if SURFACE == "openai" el
 KNOWN_SURFACES = ("azure", "azure-v1", "openai")
 
 
+# Symbols (or the DT_NEEDED name) that only a binary built with a sanitizer carries: gcc links
+# libasan/libtsan/libubsan dynamically, clang links its runtimes statically; either way these
+# names are in the file.
+SANITIZER_SIGNS = (b"__asan_init", b"__hwasan_init", b"__tsan_init", b"__msan_init",
+                   b"__ubsan_handle_", b"libasan.so", b"libtsan.so", b"libubsan.so")
+
+
+def native_reason():
+    """Why this run's daemons are not native (None when they are): valgrind (BATCHFS_VALGRIND=1),
+    a sanitizer build by meson's BATCHFS_SANITIZED (b_sanitize, "none" when off), or a batchfs
+    binary (mount.batchfs_bin(): BATCHFS_BIN, else build/ or build-asan/) carrying a sanitizer
+    runtime. An unbuilt binary counts as native: the tests then fail to mount, saying why."""
+    if _mount.VALGRIND:
+        return "BATCHFS_VALGRIND=1"
+    sanitized = os.environ.get("BATCHFS_SANITIZED", "none")
+    if sanitized not in ("", "none"):
+        return f"BATCHFS_SANITIZED={sanitized}"
+    try:
+        path = _mount.batchfs_bin()
+        with open(path, "rb") as f:
+            data = f.read()
+    except (RuntimeError, OSError):
+        return None
+    for sign in SANITIZER_SIGNS:
+        if sign in data:
+            return f"{path} is a sanitizer build ({sign.decode()})"
+    return None
+
+
 def pytest_collection_modifyitems(config, items):
-    """@pytest.mark.surfaces("azure", ..., reason=...): a test that applies only on some API
-    surfaces is deselected (not skipped: a skip counts as a failure in CI) on the others, so
-    each surface's run reports only the tests that apply to it."""
+    """Deselects (not skips: a skip counts as a failure in CI) the tests that do not apply to
+    this run, so each run reports only the tests that do:
+    @pytest.mark.surfaces("azure", ..., reason=...): a test that applies only on some API
+    surfaces, on the others.
+    @pytest.mark.native_only(reason=...): a test that measures the daemon itself (its peak RSS),
+    under valgrind or with a sanitizer build (native_reason())."""
     if SURFACE not in KNOWN_SURFACES:
         raise pytest.UsageError(f"BATCHFS_SURFACE={SURFACE!r}: not one of {', '.join(KNOWN_SURFACES)}")
     keep, drop = [], []
+    not_native = []  # [reason], computed once, on the first native_only test
     for item in items:
         marker = item.get_closest_marker("surfaces")
         if marker is not None:
@@ -32,6 +65,16 @@ def pytest_collection_modifyitems(config, items):
                 raise pytest.UsageError(f"{item.nodeid}: @surfaces needs known surface names and a "
                                         f"reason (got {marker.args}, {marker.kwargs})")
             if SURFACE not in marker.args:
+                drop.append(item)
+                continue
+        marker = item.get_closest_marker("native_only")
+        if marker is not None:
+            if marker.args or not marker.kwargs.get("reason"):
+                raise pytest.UsageError(f"{item.nodeid}: @native_only takes only a reason "
+                                        f"(got {marker.args}, {marker.kwargs})")
+            if not not_native:
+                not_native.append(native_reason())
+            if not_native[0]:
                 drop.append(item)
                 continue
         keep.append(item)

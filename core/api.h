@@ -90,6 +90,13 @@ void api_client_stats(const struct api_client *c, struct api_stats *out);
 struct api_upload {
 	int fd;			 /* read with pread() from 0 to size */
 	off_t size;
+	/* Or a file still being written (http.h), sent as it grows; then fd
+	 * and size are not used. */
+	const struct http_source *source;
+	/* Optional: polled during the transfer and between retries; true
+	 * abandons the upload (CORE_ECANCELLED). */
+	bool (*cancelled)(void *ctx);
+	void *cancel_ctx;
 	const char *filename;	 /* the name the service records */
 	const char *purpose;	 /* NULL: "batch" */
 	int64_t expires_after_s; /* 0: none; else expires_after created_at+s */

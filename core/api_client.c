@@ -233,6 +233,8 @@ enum core_rc api_call_run(struct api_client *c, const struct api_call *call,
 	req.transfer = call->transfer;
 	req.reconcile = call->reconcile;
 	req.reconcile_ctx = call->reconcile_ctx;
+	req.cancelled = call->cancelled;
+	req.cancel_ctx = call->cancel_ctx;
 	log_debug("%s", label);
 	rc = http_perform(c->http, &req, resp, err);
 	free(url);

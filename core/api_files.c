@@ -63,6 +63,8 @@ static enum core_rc upload_reconcile(void *ctx, struct buf *body,
 	enum core_rc rc;
 	size_t i;
 	char *path;
+	off_t size = ul->up->source ? ul->up->source->size(ul->up->source->ctx)
+				    : ul->up->size;
 
 	rc = api_file_list(ul->c, ul->up->purpose ? ul->up->purpose : "batch",
 			   NULL, 0, &page, err);
@@ -73,7 +75,7 @@ static enum core_rc upload_reconcile(void *ctx, struct buf *body,
 
 		if (!f->filename || strcmp(f->filename, ul->up->filename) != 0)
 			continue;
-		if (f->bytes != COUNT_NONE && f->bytes != (int64_t)ul->up->size)
+		if (f->bytes != COUNT_NONE && f->bytes != (int64_t)size)
 			continue;
 		/* Allow for clock skew between us and the service. */
 		if (f->created_at && f->created_at < ul->started - 300)
@@ -108,6 +110,7 @@ enum core_rc api_file_upload(struct api_client *c, const struct api_upload *up,
 	const char *fields[7] = { "purpose", purpose, NULL, NULL, NULL, NULL, NULL };
 	char secs[32];
 	struct http_upload hu = { .fd = up->fd, .size = up->size,
+				  .source = up->source,
 				  .field_name = "file", .filename = up->filename,
 				  .fields = fields };
 	struct upload_lookup ul = { .c = c, .up = up, .started = (int64_t)time(NULL) };
@@ -115,12 +118,15 @@ enum core_rc api_file_upload(struct api_client *c, const struct api_upload *up,
 				 .path = "files", .upload = &hu, .sink_fd = -1,
 				 .idempotent = false, .transfer = true,
 				 .reconcile = upload_reconcile,
-				 .reconcile_ctx = &ul };
+				 .reconcile_ctx = &ul,
+				 .cancelled = up->cancelled,
+				 .cancel_ctx = up->cancel_ctx };
 	struct http_response resp;
 	enum core_rc rc;
 
 	memset(out, 0, sizeof(*out));
-	if (up->fd < 0 || up->size < 0 || !up->filename || !*up->filename)
+	if ((!up->source && (up->fd < 0 || up->size < 0)) || !up->filename ||
+	    !*up->filename)
 		return core_err_set(err, CORE_EINVAL, "bad upload arguments");
 	if (up->expires_after_s > 0) {
 		/* Azure documents dotted names; OpenAI (and its SDKs) brackets. */

@@ -37,6 +37,8 @@ struct api_call {
 	enum core_rc (*reconcile)(void *ctx, struct buf *body,
 				  struct core_err *err);
 	void *reconcile_ctx;
+	bool (*cancelled)(void *ctx); /* polled during the transfer and waits */
+	void *cancel_ctx;
 	const char *url_override; /* absolute URL (legacy listing) or NULL */
 };
 

@@ -22,6 +22,11 @@
 #include "retry.h"
 
 #define ERROR_BODY_MAX (64 * 1024)
+/* curl's upload buffer (its default is 64 KiB): fewer, larger sends. */
+#define UPLOAD_BUFFER (256L * 1024)
+/* How long a read waits for a source before the transfer pauses (it then
+ * still reads the server's answer: an early error is seen at once). */
+#define SOURCE_WAIT_MS 100
 
 struct http_client {
 	struct http_config cfg;
@@ -163,10 +168,16 @@ struct mp_body {
 	char tail[96];
 	size_t tail_len;
 	int fd;
-	off_t size;
+	off_t size; /* a source's: known once src_ended */
 	off_t pos; /* position in the whole body */
 	int io_errno;
 	bool short_read;
+	const struct http_source *src;
+	bool src_ended;
+	bool src_abandoned;
+	bool tail_given;      /* the closing boundary went to curl */
+	bool src_paused;      /* the transfer waits for the source */
+	int64_t src_moved_ms; /* when the source last handed over bytes */
 };
 
 struct attempt {
@@ -183,19 +194,54 @@ struct attempt {
 	int64_t range_start;  /* Content-Range start of a 206, -1 if none */
 	bool body_too_big;
 	bool aborted;
+	bool stalled;	       /* a source upload made no progress (see on_progress) */
+	bool answered_early;   /* ... or had its answer before the body's end */
+	curl_off_t last_ul, last_dl;
+	int64_t moved_ms;      /* when curl last reported bytes moving */
 	char retry_after_ms[32];
 	char retry_after[64];
 	int should_retry; /* -1 unset, 0 false, 1 true */
 	const char *secret; /* the auth line for this attempt, or NULL */
 };
 
+/* The next bytes of a source at foff into dst; false when the attempt must
+ * abort (abandoned). Sets src_ended (and the size) at its end. */
+static bool src_read(struct mp_body *mp, char *dst, size_t n, off_t foff,
+		     size_t *got)
+{
+	ssize_t r = mp->src->read(mp->src->ctx, dst, n, foff, SOURCE_WAIT_MS);
+
+	*got = 0;
+	mp->src_moved_ms = now_ms();
+	if (r == HTTP_SOURCE_WAIT) {
+		mp->src_paused = true;
+		return true;
+	}
+	if (r < 0) {
+		mp->src_abandoned = true;
+		return false;
+	}
+	if (r == 0) {
+		if (mp->src_ended && foff != mp->size) {
+			mp->short_read = true; /* a retry found less than before */
+			return false;
+		}
+		mp->src_ended = true;
+		mp->size = foff;
+		return true;
+	}
+	*got = (size_t)r;
+	return true;
+}
+
 static size_t mp_read(char *dst, size_t size, size_t nitems, void *ud)
 {
 	struct mp_body *mp = ud;
 	size_t want = size * nitems, done = 0;
-	off_t file_end = (off_t)mp->head_len + mp->size;
 
 	while (done < want) {
+		off_t file_end = (off_t)mp->head_len + mp->size;
+
 		if (mp->pos < (off_t)mp->head_len) {
 			size_t n = mp->head_len - (size_t)mp->pos;
 
@@ -204,6 +250,20 @@ static size_t mp_read(char *dst, size_t size, size_t nitems, void *ud)
 			memcpy(dst + done, mp->head + mp->pos, n);
 			mp->pos += (off_t)n;
 			done += n;
+		} else if (mp->src && (!mp->src_ended || mp->pos < file_end)) {
+			size_t got;
+
+			if (done)
+				break; /* hand over what we have before waiting */
+			if (!src_read(mp, dst, want, mp->pos - (off_t)mp->head_len,
+				      &got))
+				return CURL_READFUNC_ABORT;
+			if (mp->src_paused)
+				return CURL_READFUNC_PAUSE;
+			mp->pos += (off_t)got;
+			done += got;
+			if (got)
+				break;
 		} else if (mp->pos < file_end) {
 			off_t foff = mp->pos - (off_t)mp->head_len;
 			size_t n = want - done;
@@ -234,6 +294,7 @@ static size_t mp_read(char *dst, size_t size, size_t nitems, void *ud)
 				break;
 			if (n > want - done)
 				n = want - done;
+			mp->tail_given = true;
 			memcpy(dst + done, mp->tail + toff, n);
 			mp->pos += (off_t)n;
 			done += n;
@@ -381,12 +442,45 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow,
 	struct attempt *a = ud;
 
 	(void)dltotal;
-	(void)dlnow;
 	(void)ultotal;
-	(void)ulnow;
 	if (a->req->cancelled && a->req->cancelled(a->req->cancel_ctx)) {
 		a->aborted = true;
 		return 1;
+	}
+	if (a->mp && a->mp->src) {
+		/* Stall detection of a source upload: no byte moved for the
+		 * stall time, not counting time spent waiting for the source. */
+		int64_t now = now_ms(), last;
+		struct mp_body *mp = a->mp;
+
+		if (mp->src_paused) {
+			long st = 0;
+
+			/* The server answered before the body's end (an error):
+			 * curl would wait for the body; the answer is final. */
+			curl_easy_getinfo(a->h, CURLINFO_RESPONSE_CODE, &st);
+			if (st >= 300) {
+				a->answered_early = true;
+				return 1;
+			}
+			mp->src_moved_ms = now;
+			if (mp->src->ready(mp->src->ctx, mp->pos - (off_t)mp->head_len)) {
+				mp->src_paused = false;
+				curl_easy_pause(a->h, CURLPAUSE_CONT);
+			}
+			return 0;
+		}
+		if (ulnow != a->last_ul || dlnow != a->last_dl) {
+			a->last_ul = ulnow;
+			a->last_dl = dlnow;
+			a->moved_ms = now;
+		}
+		last = a->moved_ms > a->mp->src_moved_ms ? a->moved_ms
+							 : a->mp->src_moved_ms;
+		if (now - last > a->c->cfg.transfer_stall_ms) {
+			a->stalled = true;
+			return 1;
+		}
 	}
 	return 0;
 }
@@ -405,7 +499,8 @@ static void headers_free(struct curl_slist *l)
 static struct curl_slist *headers_build(const struct http_request *req,
 					const char *secret,
 					const char *content_type,
-					int64_t resume_from, bool *oom)
+					int64_t resume_from, bool chunked,
+					bool *oom)
 {
 	struct curl_slist *l = NULL, *n;
 	const char *const *h;
@@ -431,6 +526,8 @@ static struct curl_slist *headers_build(const struct http_request *req,
 			 (long long)resume_from);
 		ADD(range);
 	}
+	if (chunked)
+		ADD("Transfer-Encoding: chunked");
 	for (h = req->headers; h && *h; h++)
 		ADD(*h);
 	if (secret)
@@ -526,14 +623,23 @@ static void attempt_run(struct http_client *c, struct attempt *a,
 		curl_easy_setopt(h, CURLOPT_POST, 1L);
 		if (a->mp) {
 			a->mp->pos = 0;
+			a->mp->tail_given = false;
+			a->mp->src_paused = false;
+			a->mp->src_moved_ms = a->moved_ms = now_ms();
 			curl_easy_setopt(h, CURLOPT_READFUNCTION, mp_read);
 			curl_easy_setopt(h, CURLOPT_READDATA, a->mp);
 			curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, mp_seek);
 			curl_easy_setopt(h, CURLOPT_SEEKDATA, a->mp);
+			curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, UPLOAD_BUFFER);
+			/* A source's size is unknown: chunked (see headers). */
 			curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
-					 (curl_off_t)(a->mp->head_len +
-						      (size_t)a->mp->size +
-						      a->mp->tail_len));
+					 a->mp->src ? (curl_off_t)-1
+						    : (curl_off_t)(a->mp->head_len +
+								   (size_t)a->mp->size +
+								   a->mp->tail_len));
+			if (a->mp->src)
+				/* on_progress watches for stalls instead */
+				curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 0L);
 			snprintf(ctype, sizeof(ctype),
 				 "multipart/form-data; boundary=%.70s",
 				 a->mp->tail + 4);
@@ -550,7 +656,8 @@ static void attempt_run(struct http_client *c, struct attempt *a,
 		}
 		break;
 	}
-	hdrs = headers_build(req, a->secret, content_type, a->resume_from, oom);
+	hdrs = headers_build(req, a->secret, content_type, a->resume_from,
+			     a->mp && a->mp->src, oom);
 	if (*oom) {
 		curl_easy_cleanup(h);
 		return;
@@ -709,7 +816,8 @@ static enum core_rc multipart_prepare(const struct http_upload *up,
 	mp->tail_len = (size_t)snprintf(mp->tail, sizeof(mp->tail),
 					"\r\n--%s--\r\n", boundary);
 	mp->fd = up->fd;
-	mp->size = up->size;
+	mp->size = up->source ? 0 : up->size;
+	mp->src = up->source;
 	return CORE_OK;
 }
 
@@ -798,7 +906,19 @@ enum core_rc http_perform(struct http_client *c, const struct http_request *req,
 							   : strerror(a.mp->io_errno));
 			break;
 		}
-		if (a.aborted || ar.cc == CURLE_ABORTED_BY_CALLBACK) {
+		if (a.mp && a.mp->src_abandoned) {
+			rc = core_err_set(err, CORE_ECANCELLED,
+					  "%s: the upload's source was abandoned",
+					  req->label);
+			break;
+		}
+		if (a.answered_early) {
+			ar.cc = CURLE_OK; /* a complete exchange: judge the status */
+		} else if (a.stalled) {
+			ar.cc = CURLE_OPERATION_TIMEDOUT;
+			snprintf(ar.curl_msg, sizeof(ar.curl_msg),
+				 "no progress for %ld ms", c->cfg.transfer_stall_ms);
+		} else if (a.aborted || ar.cc == CURLE_ABORTED_BY_CALLBACK) {
 			rc = core_err_set(err, CORE_ECANCELLED, "%s: cancelled",
 					  req->label);
 			break;
@@ -859,7 +979,8 @@ enum core_rc http_perform(struct http_client *c, const struct http_request *req,
 			retryable = retry_status_retryable(ar.status);
 			if (a.should_retry >= 0)
 				retryable = a.should_retry == 1;
-			safe = req->idempotent || retry_status_unprocessed(ar.status);
+			safe = req->idempotent || retry_status_unprocessed(ar.status) ||
+			       (a.mp && !a.mp->tail_given);
 		} else {
 			rc = curl_to_rc(ar.cc);
 			core_err_set(err, rc, "%s: %s%s%s", req->label,
@@ -870,7 +991,10 @@ enum core_rc http_perform(struct http_client *c, const struct http_request *req,
 				     ar.curl_msg[0] ? ": " : "", ar.curl_msg);
 			err->http_status = ar.status;
 			retryable = rc == CORE_ETRANSPORT || rc == CORE_ETIMEDOUT;
+			/* A multipart body without its closing boundary
+			 * cannot have created anything. */
 			safe = req->idempotent || !ar.sent ||
+			       (a.mp && !a.mp->tail_given) ||
 			       ar.cc == CURLE_COULDNT_CONNECT ||
 			       ar.cc == CURLE_COULDNT_RESOLVE_HOST ||
 			       ar.cc == CURLE_COULDNT_RESOLVE_PROXY;

@@ -39,7 +39,13 @@
  * non-transfer calls.
  *
  * Bodies: request bodies come from memory (JSON) or are streamed from a file
- * descriptor as multipart/form-data with pread(), never loaded whole. A 2xx
+ * descriptor as multipart/form-data with pread(), never loaded whole; or,
+ * for a file still being written, from an http_source whose read() blocks
+ * until the bytes exist (sent chunked: the size is unknown when the upload
+ * starts; time spent waiting for the source never counts as a stall). A
+ * multipart body cut before its closing boundary cannot have been acted on:
+ * such an attempt is resent as if nothing had been sent. A source that
+ * reports itself abandoned ends the call with CORE_ECANCELLED. A 2xx
  * response body is either buffered (bounded by max_body_bytes) or streamed
  * into a sink file descriptor with pwrite() at an offset. A download cut
  * short is resumed with "Range: bytes=N-" from what already arrived; a server
@@ -76,10 +82,30 @@ void http_config_defaults(struct http_config *cfg);
 
 enum http_method { HTTP_GET, HTTP_POST, HTTP_DELETE };
 
-/* A multipart/form-data body: fields, then one file part read from fd. */
+/*
+ * The file part of an upload that is still being written. The callbacks
+ * run on the transfer's thread. read() copies up to n bytes at off into dst
+ * and returns how many (> 0), waiting up to wait_ms for some to exist; 0 at
+ * the end of the source; -1 when the source is abandoned;
+ * HTTP_SOURCE_WAIT when nothing came in time (the transfer then pauses,
+ * still reading the server's answer, and asks ready() until it is true:
+ * bytes at off exist, or the end, or abandonment). size() is the final size
+ * once read() has reported the end, else -1. Every attempt reads from 0.
+ */
+#define HTTP_SOURCE_WAIT (-2)
+struct http_source {
+	ssize_t (*read)(void *ctx, char *dst, size_t n, off_t off, int wait_ms);
+	bool (*ready)(void *ctx, off_t off);
+	off_t (*size)(void *ctx);
+	void *ctx;
+};
+
+/* A multipart/form-data body: fields, then one file part read from fd
+ * (or from source, when set: then fd and size are not used). */
 struct http_upload {
 	int fd;			   /* read with pread() from offset 0 */
 	off_t size;		   /* exact number of bytes to send */
+	const struct http_source *source;
 	const char *field_name;	   /* "file" */
 	const char *filename;	   /* sanitised for the header */
 	const char *const *fields; /* name, value, name, value, ..., NULL */

@@ -40,6 +40,8 @@ struct submission {
 	struct core_err io_err;
 	char *file_id;
 	struct journal *journal; /* while committing */
+	struct upstream *up;	 /* the upload under way while written */
+	bool stream_refused;	 /* no room when it was tried: not again */
 	struct buf report;
 };
 
@@ -146,8 +148,56 @@ static enum core_rc start_input(struct submission *s, struct core_err *err)
 	return spool_create(s->sp, "input", &s->in_path, &s->in_fd, err);
 }
 
+/* Cuts any upload under way: the service never gets its closing boundary. */
+static void stream_drop(struct submission *s)
+{
+	if (!s->up)
+		return;
+	upstream_abort(s->up);
+	upstream_free(s->up);
+	s->up = NULL;
+}
+
+/* The upload's bytes so far: the validator's output, from whichever file
+ * holds it (the same prefix in both once they part). */
+static void stream_feed(struct submission *s, uint64_t avail)
+{
+	if (s->up)
+		upstream_feed(s->up, s->up_fd >= 0 ? s->up_fd : s->in_fd, avail);
+}
+
+/* Starts the upload once the input is large enough to gain from it. */
+static void stream_maybe_start(struct submission *s)
+{
+	struct core_err err = CORE_ERR_INIT;
+
+	if (s->up || s->stream_refused || !s->cfg.stream_after || !s->cfg.api ||
+	    !s->cfg.streams || s->in_size < s->cfg.stream_after ||
+	    jv_report(s->jv)->errors_total)
+		return;
+	if (upstream_start(s->cfg.api, s->name, s->cfg.streams, &s->up, &err)) {
+		s->stream_refused = true;
+		log_debug("%s: uploading at close (%s)", s->name, err.msg);
+		return;
+	}
+	log_debug("%s: uploading while written", s->name);
+}
+
+void submission_abandon(struct submission *s)
+{
+	stream_drop(s);
+}
+
+bool submission_streaming(const struct submission *s, uint64_t *sent)
+{
+	if (sent)
+		*sent = s->up ? upstream_sent(s->up) : 0;
+	return s->up != NULL;
+}
+
 static void drop_input(struct submission *s)
 {
+	stream_drop(s);
 	if (s->in_fd >= 0)
 		close(s->in_fd);
 	if (s->up_fd >= 0)
@@ -164,6 +214,7 @@ static void drop_input(struct submission *s)
 	EVP_MD_CTX_free(s->sha);
 	s->sha = NULL;
 	s->finished = false;
+	s->stream_refused = false;
 	s->io_failed = false;
 	core_err_clear(&s->io_err);
 	buf_reset(&s->report);
@@ -219,10 +270,14 @@ enum core_rc submission_reset(struct submission *s, struct core_err *err)
 
 enum core_rc submission_set_name(struct submission *s, const char *name)
 {
-	char *n = strdup(name);
+	char *n;
 
+	if (!strcmp(name, s->name))
+		return CORE_OK;
+	n = strdup(name);
 	if (!n)
 		return CORE_ENOMEM;
+	stream_drop(s); /* it was sent under the old name */
 	free(s->name);
 	s->name = n;
 	return CORE_OK;
@@ -263,8 +318,8 @@ uint64_t submission_requests(const struct submission *s)
 	return s->jv ? jv_report(s->jv)->requests : 0;
 }
 
-enum core_rc submission_write(struct submission *s, const char *data, size_t len,
-			      uint64_t off, struct core_err *err)
+static enum core_rc write_input(struct submission *s, const char *data,
+				size_t len, uint64_t off, struct core_err *err)
 {
 	enum core_rc rc;
 
@@ -301,6 +356,20 @@ enum core_rc submission_write(struct submission *s, const char *data, size_t len
 	return rc;
 }
 
+enum core_rc submission_write(struct submission *s, const char *data, size_t len,
+			      uint64_t off, struct core_err *err)
+{
+	enum core_rc rc = write_input(s, data, len, off, err);
+
+	if (rc || (s->jv && jv_report(s->jv)->errors_total)) {
+		stream_drop(s); /* never to be submitted as it is */
+		return rc;
+	}
+	stream_maybe_start(s);
+	stream_feed(s, s->emitted);
+	return CORE_OK;
+}
+
 enum core_rc submission_finish(struct submission *s, struct core_err *err)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -312,6 +381,8 @@ enum core_rc submission_finish(struct submission *s, struct core_err *err)
 		return CORE_OK;
 	buf_reset(&s->report);
 	rc = jv_finish(s->jv, err);
+	if (rc)
+		stream_drop(s);
 	if (rc && s->io_failed)
 		return core_err_set(err, s->io_err.rc, "%s", s->io_err.msg);
 	if (rc)
@@ -323,8 +394,12 @@ enum core_rc submission_finish(struct submission *s, struct core_err *err)
 		return core_err_set(err, CORE_EIO, "cannot sync the spool: %s",
 				    strerror(errno));
 	r = jv_report(s->jv);
+	if (r->errors_total || (s->up_fd < 0 && s->emitted > s->in_size))
+		stream_drop(s);
+	else
+		stream_feed(s, s->up_fd >= 0 ? s->up_size : s->in_size);
 	if (r->errors_total) {
-		if (buf_printf(&s->report, "%s: %llu problem%s found; nothing was sent\n",
+		if (buf_printf(&s->report, "%s: %llu problem%s found; nothing was uploaded\n",
 			       s->name, (unsigned long long)r->errors_total,
 			       r->errors_total == 1 ? "" : "s") ||
 		    jv_report_text(s->jv, &s->report))
@@ -402,6 +477,29 @@ static enum core_rc commit_failed(struct submission *s, const char *step,
 	return rc;
 }
 
+/* Closes the upload under way, or uploads now; an upload under way that
+ * failed before its end created nothing: then upload the ordinary way. */
+static enum core_rc upload(struct submission *s, struct api_client *api,
+			   const struct api_upload *up, struct api_file *f,
+			   struct core_err *err)
+{
+	enum core_rc rc;
+	bool before_end = false;
+
+	if (s->up) {
+		upstream_end(s->up);
+		rc = upstream_finish(s->up, f, &before_end, err);
+		upstream_free(s->up);
+		s->up = NULL;
+		if (!rc || !before_end)
+			return rc;
+		log_info("%s: the upload under way failed before its end (%s); "
+			 "uploading again", s->name, err ? err->msg : "");
+		core_err_clear(err);
+	}
+	return api_file_upload(api, up, f, err);
+}
+
 enum core_rc submission_commit(struct submission *s, struct api_client *api,
 			       struct batch *out, struct core_err *err)
 {
@@ -436,7 +534,7 @@ enum core_rc submission_commit(struct submission *s, struct api_client *api,
 			return commit_failed(s, "journaling", rc, err);
 	}
 	crash_point("begun");
-	rc = api_file_upload(api, &up, &f, err);
+	rc = upload(s, api, &up, &f, err);
 	if (rc) {
 		/* An upload that failed may still have landed (outcome unknown):
 		 * the journal stays for recovery to look for it. */

@@ -11,6 +11,7 @@
 #include "err.h"
 #include "model.h"
 #include "spool.h"
+#include "upstream.h"
 
 /*
  * DESIGN
@@ -22,6 +23,12 @@
  * differs from the input: a second spool file then receives the bytes to
  * upload, starting with a copy of the identical prefix; otherwise the
  * original file is uploaded as is.
+ *
+ * Once the input passes stream_after bytes (and the budget has room), its
+ * upload starts on its own thread while the writer goes on (upstream.h):
+ * the validated bytes are sent as they land; the body is closed only at
+ * commit, after the journal. Findings, a rename, a reset or abandonment cut
+ * that upload before its end, so the service never creates the file.
  *
  * submission_finish() ends the input (last line, empty file) and fsyncs.
  * submission_commit() uploads (streamed from the spool), waits until the
@@ -46,6 +53,11 @@ struct submission_config {
 	uint64_t max_bytes;	 /* 200 MB */
 	enum api_surface surface;
 	long process_timeout_ms; /* wait for "processed"; default 600000 */
+	/* Streamed uploads (optional): start once this many bytes are written
+	 * (0: never), within the budget, through api. */
+	uint64_t stream_after;
+	struct upstream_budget *streams;
+	struct api_client *api;
 };
 
 struct submission;
@@ -68,6 +80,14 @@ enum core_rc submission_write(struct submission *s, const char *data, size_t len
 /* Drops everything written (truncate to 0): a fresh start. */
 enum core_rc submission_reset(struct submission *s, struct core_err *err)
 	__attribute__((warn_unused_result));
+
+/* Gives up any upload under way (the writer died, or the same bytes are
+ * already being submitted): the service creates nothing. */
+void submission_abandon(struct submission *s);
+
+/* Whether an upload is under way while the input is written, and how many
+ * bytes it has sent. */
+bool submission_streaming(const struct submission *s, uint64_t *sent);
 
 /* Renames the submission (the name uploaded and put in the metadata). */
 enum core_rc submission_set_name(struct submission *s, const char *name)

@@ -70,6 +70,7 @@ struct bfs_config {
 	uint64_t max_input_bytes;   /* 200 MB */
 	uint64_t max_requests;	    /* 100000 / 50000 */
 	long process_timeout_ms;
+	uint64_t stream_after;	    /* upload while written past this (0: never) */
 	double attr_timeout;	    /* kernel attr/entry cache, seconds */
 	char *summary;		    /* effective configuration, no secrets */
 };
@@ -84,6 +85,7 @@ struct bfs {
 	struct spool *spool;
 	struct errlog *errors;
 	struct inflight *inflight; /* identical submissions in flight */
+	struct upstream_budget streams; /* uploads running while written */
 	pthread_mutex_t deps_lock;
 	struct strmap *deps; /* name -> struct drop * */
 	time_t started;

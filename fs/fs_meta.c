@@ -115,6 +115,15 @@ static int meta_render(struct bfs *b, const char *name, struct buf *out)
 					(unsigned long long)ds.failures,
 					(unsigned long long)ds.bytes_cached,
 					(unsigned long long)spool_used(b->spool));
+		if (!rc) {
+			int active;
+			uint64_t started;
+
+			upstream_counts(&b->streams, &active, &started);
+			rc = buf_printf(out, "uploads_while_written %llu\n"
+					"uploads_while_written_active %d\n",
+					(unsigned long long)started, active);
+		}
 	}
 	return bfs_errno(rc);
 }

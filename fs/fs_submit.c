@@ -74,6 +74,9 @@ static enum core_rc entry_new_submission(struct bfs *b, const char *dep,
 		.max_bytes = b->cfg.max_input_bytes,
 		.surface = api_client_surface(b->api),
 		.process_timeout_ms = b->cfg.process_timeout_ms,
+		.stream_after = b->cfg.stream_after,
+		.streams = &b->streams,
+		.api = b->api,
 	};
 
 	return submission_new(b->spool, &sc, out, err);
@@ -475,6 +478,7 @@ static int commit(struct bfs *b, struct drop *d, struct entry *e)
 		if (theirs == CORE_OK && shared) {
 			log_info("%s/%s: identical to a submission in flight; shares batch %s",
 				 d->deployment, e->name, shared);
+			submission_abandon(e->sub); /* its own upload is not needed */
 			break;
 		}
 		free(shared);
@@ -551,9 +555,17 @@ static int abandon(struct bfs *b, struct handle *h)
 {
 	struct entry *e = h->entry;
 	char *why = NULL;
+	bool staging;
 
 	h->wrote = false;
 	h->created = false;
+	pthread_mutex_lock(&e->lock);
+	pthread_mutex_lock(&b->deps_lock);
+	staging = e->state == ENTRY_STAGING;
+	pthread_mutex_unlock(&b->deps_lock);
+	if (staging)
+		submission_abandon(e->sub); /* what was written never reaches the service */
+	pthread_mutex_unlock(&e->lock);
 	pthread_mutex_lock(&b->deps_lock);
 	if (e->state == ENTRY_STAGING) {
 		e->state = ENTRY_FAILED;
@@ -603,7 +615,7 @@ int submit_flush(struct bfs *b, struct handle *h, pid_t pid)
 		 */
 		char *why = NULL;
 
-		if (asprintf(&why, "%s: 1 problem found; nothing was sent\n"
+		if (asprintf(&why, "%s: 1 problem found; nothing was uploaded\n"
 			     "file: empty_file: The input file is empty. Please ensure "
 			     "that the batch contains at least one request.\n",
 			     e->name) < 0)

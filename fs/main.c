@@ -24,6 +24,7 @@
 #include "stop.h"
 
 #define DEFAULT_SPOOL_SIZE (4ull << 30)
+#define DEFAULT_STREAM_AFTER (8ull << 20)
 #define DEFAULT_CACHE_SIZE (4ull << 30)
 
 /* "2G", "512M", "100k", "12345" -> bytes; false if malformed. */
@@ -215,6 +216,7 @@ int main(int argc, char **argv)
 	int ret = 1;
 
 	memset(&b, 0, sizeof(b));
+	b.cfg.stream_after = DEFAULT_STREAM_AFTER;
 	if (bfs_options_parse(&args, &o) != 0) {
 		bfs_options_release(&o); /* strings parsed before the bad option */
 		fuse_opt_free_args(&args);
@@ -276,8 +278,9 @@ int main(int argc, char **argv)
 	if (o.status_ttl_ms > 0)
 		cc.batch_ttl_ms = cc.file_ttl_ms = o.status_ttl_ms;
 	if ((o.spool_size && !parse_size(o.spool_size, &spool_size)) ||
-	    (o.cache_size && !parse_size(o.cache_size, &cache_size))) {
-		fprintf(stderr, "batchfs: bad size in spool_size= or cache_size=\n");
+	    (o.cache_size && !parse_size(o.cache_size, &cache_size)) ||
+	    (o.stream_after && !parse_size(o.stream_after, &b.cfg.stream_after))) {
+		fprintf(stderr, "batchfs: bad size in spool_size=, cache_size= or stream_after=\n");
 		ret = 2;
 		goto out_curl;
 	}
@@ -320,6 +323,7 @@ int main(int argc, char **argv)
 	b.cfg.max_requests = cfg.surface == API_SURFACE_OPENAI ? 50000 : 100000;
 	b.cfg.process_timeout_ms = o.process_timeout_ms > 0 ? o.process_timeout_ms : 600000;
 	b.cfg.attr_timeout = o.attr_timeout ? atof(o.attr_timeout) : 1.0;
+	b.streams.max = o.max_streams > 0 ? o.max_streams : 8;
 	if (!b.deps || !b.errors || !b.inflight) {
 		fprintf(stderr, "batchfs: out of memory\n");
 		goto out_page;

@@ -48,6 +48,8 @@ static const struct fuse_opt bfs_opts[] = {
 	OPT("cache_dir=%s", cache_dir, 0),
 	OPT("spool_size=%s", spool_size, 0),
 	OPT("cache_size=%s", cache_size, 0),
+	OPT("stream_after=%s", stream_after, 0),
+	OPT("max_streams=%d", max_streams, 0),
 	OPT("list_ttl_ms=%d", list_ttl_ms, 0),
 	OPT("status_ttl_ms=%d", status_ttl_ms, 0),
 	OPT("process_timeout_ms=%d", process_timeout_ms, 0),
@@ -174,6 +176,9 @@ void bfs_options_usage(const char *prog)
 	       "                           $XDG_CACHE_HOME/batchfs/downloads)\n"
 	       "    -o spool_size=N        spool budget, e.g. 2G (default 4G)\n"
 	       "    -o cache_size=N        download cache budget (default 4G)\n"
+	       "    -o stream_after=N      upload a submission while it is written once\n"
+	       "                           it reaches N bytes (default 8M; 0: at close)\n"
+	       "    -o max_streams=N       such uploads at once (default 8)\n"
 	       "    -o list_ttl_ms=N       how long a batch listing is reused (5000)\n"
 	       "    -o status_ttl_ms=N     how long a running batch's status is reused (5000)\n"
 	       "    -o process_timeout_ms=N  wait for an upload to be processed (600000)\n"
@@ -320,6 +325,7 @@ void bfs_options_release(struct bfs_options *o)
 	free(o->spool_dir);
 	free(o->cache_dir);
 	free(o->spool_size);
+	free(o->stream_after);
 	free(o->cache_size);
 	free(o->attr_timeout);
 	free(o->mountpoint);

@@ -51,6 +51,8 @@ struct bfs_options {
 	char *cache_dir;
 	char *spool_size;   /* bytes, with k/M/G suffixes */
 	char *cache_size;
+	char *stream_after; /* bytes, with k/M/G suffixes; "0": never */
+	int max_streams;
 	int list_ttl_ms;
 	int status_ttl_ms;
 	int process_timeout_ms;

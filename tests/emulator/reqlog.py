@@ -4,7 +4,7 @@ import time
 
 
 # Request headers worth asserting on that never carry a secret.
-LOGGED_HEADERS = ("OpenAI-Organization", "OpenAI-Project", "User-Agent", "Content-Type")
+LOGGED_HEADERS = ("OpenAI-Organization", "OpenAI-Project", "User-Agent", "Content-Type", "Transfer-Encoding")
 
 
 class RequestLog:

@@ -225,6 +225,12 @@ class Emulator:
     def state(self):
         return self._control("GET", "/state")
 
+    def uploads_in_progress(self):
+        """[{"filename", "received"}] of the uploads being received now, oldest first: the file part's
+        filename as its header gave it (None until that header has arrived, or if it gave none) and the
+        bytes of the file part received so far. An upload leaves the list when its request ends."""
+        return self._control("GET", "/uploads")["uploads"]
+
     # -- identities (Entra ID, managed identity, ARM, `az`) -------------------------------------
     def identity(self):
         """Identity settings: tenant, token_lifetime, imds, app_service, arm, clients (no secrets)."""

@@ -8,6 +8,7 @@ import time
 from aiohttp import web
 
 import config
+import files
 import identity
 import output
 import validation
@@ -131,6 +132,10 @@ async def get_requests(request):
 async def clear_requests(request):
     _state(request).reqlog.clear()
     return _json({"requests": []})
+
+
+async def get_uploads(request):
+    return _json({"uploads": files.uploads_in_progress(request.app)})
 
 
 async def get_state(request):
@@ -340,6 +345,7 @@ async def update_batch(request):
 
 def register(app):
     app.middlewares.append(loopback_only)
+    app[files.UPLOADS] = {}
     r = app.router
     r.add_get(PREFIX + "/config", get_config)
     r.add_patch(PREFIX + "/config", patch_config)
@@ -349,6 +355,7 @@ def register(app):
     r.add_get(PREFIX + "/requests", get_requests)
     r.add_delete(PREFIX + "/requests", clear_requests)
     r.add_get(PREFIX + "/state", get_state)
+    r.add_get(PREFIX + "/uploads", get_uploads)
     r.add_post(PREFIX + "/reset", reset)
     r.add_post(PREFIX + "/batches", create_batches)
     r.add_post(PREFIX + "/batches/{batch_id}", update_batch)

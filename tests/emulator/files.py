@@ -1,68 +1,75 @@
 """Files API: streamed multipart upload, get, list, delete and content download."""
 
 import asyncio
+import itertools
 import os
 import time
 
-from aiohttp import MultipartReader
-
 import render
 from errors import ApiError, bad_request, not_found
+from multipart import FormReader, MultipartError, boundary_of
 from store import FileRec, new_file_id
 from transport import file_reply, json_reply, pace
 
 READ_CHUNK = 1 << 20
 MAX_FIELD_BYTES = 64 * 1024
+# App key (set by control_api.register) of the uploads being received: {n: {"filename", "received"}}.
+UPLOADS = "uploads_in_progress"
+_upload_ids = itertools.count(1)
 
 
-async def _read_field(part):
+async def _read_field(form, part):
     data = bytearray()
     while True:
-        chunk = await part.read_chunk(8192)
-        if not chunk:
+        piece = await form.read()
+        if piece is None:
             break
-        if len(data) + len(chunk) > MAX_FIELD_BYTES:
+        if len(data) + len(piece) > MAX_FIELD_BYTES:
             raise bad_request(f"The form field '{part.name}' is too long.", param=part.name)
-        data.extend(chunk)
+        data.extend(piece)
     return data.decode("utf-8", "replace")
 
 
-async def _receive(ctx):
-    """Parse the multipart body, streaming the `file` part to a temporary file."""
+async def _receive(ctx, progress):
+    """Parse the multipart body, streaming the `file` part to a temporary file.
+
+    `progress` (listed by GET /_emulator/uploads) gets the file part's filename and bytes received."""
     req, cfg = ctx.request, ctx.cfg
     if req.content_type != "multipart/form-data":
         raise bad_request("The request must be sent as multipart/form-data with the fields 'purpose' and 'file'.")
     fields, tmp, filename, size, too_large = {}, None, None, 0, False
+    bps = cfg["throttle_bps"]
     loop = asyncio.get_running_loop()
     try:
-        reader = await req.multipart()
+        # throttled: small reads, so that pacing is smooth and the client is held back as it sends
+        form = FormReader(req.content, boundary_of(req.headers.get("Content-Type", "")),
+                          max(1, min(READ_CHUNK, int(bps) // 20)) if bps else READ_CHUNK)
         while True:
-            part = await reader.next()
+            part = await form.next_part()
             if part is None:
                 break
-            if isinstance(part, MultipartReader):
+            if part.is_multipart:
                 raise bad_request("Nested multipart bodies are not supported.")
             if part.name == "file" and tmp is None:
+                progress["filename"] = part.filename
                 filename = part.filename or "file"
                 tmp = ctx.store.temp_path()
                 t0 = loop.time()
                 with open(tmp, "wb") as fh:
                     while True:
-                        chunk = await part.read_chunk(READ_CHUNK)
-                        if not chunk:
+                        piece = await form.read()
+                        if piece is None:
                             break
-                        size += len(chunk)
+                        size += len(piece)
+                        progress["received"] = size
                         if size > cfg["max_file_bytes"]:
                             too_large = True     # keep draining so the client gets the answer
                         else:
-                            fh.write(chunk)
-                        await pace(size, t0, cfg["throttle_bps"])
+                            fh.write(piece)
+                        await pace(size, t0, bps)
             else:
-                fields[part.name] = await _read_field(part)
-    except ApiError:
-        _discard(tmp)
-        raise
-    except (ValueError, AssertionError, RuntimeError, UnicodeDecodeError) as exc:
+                fields[part.name] = await _read_field(form, part)
+    except MultipartError as exc:
         _discard(tmp)
         raise bad_request(f"The multipart body could not be parsed: {exc}") from None
     except BaseException:
@@ -120,8 +127,22 @@ def _check_file_limits(ctx, purpose, with_expiry):
                        oai_code="quota_exceeded")
 
 
+def uploads_in_progress(app):
+    """[{filename, received}] of the uploads being received, oldest first."""
+    return [dict(u) for u in app[UPLOADS].values()]
+
+
 async def upload(ctx):
-    fields, tmp, filename, size = await _receive(ctx)
+    uploads, key = ctx.request.app[UPLOADS], next(_upload_ids)
+    uploads[key] = {"filename": None, "received": 0}
+    try:
+        return await _upload(ctx, uploads[key])
+    finally:
+        del uploads[key]
+
+
+async def _upload(ctx, progress):
+    fields, tmp, filename, size = await _receive(ctx, progress)
     try:
         purpose = fields.get("purpose")
         if purpose is None:

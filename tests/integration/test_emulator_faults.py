@@ -106,6 +106,14 @@ def test_reset_request_mid_upload_creates_nothing(emu):
     assert emu.upload(jsonl(1)).status == 201          # next request is fine
 
 
+def test_drop_response_on_an_upload_keeps_the_file(emu):
+    emu.fault(method="POST", path="^/openai/files$", action="drop_response")
+    with pytest.raises((ConnectionError, http.client.HTTPException)):
+        emu.upload(b"z" * 3_000_000)
+    assert emu.state()["files"] == 1 and emu.uploads_in_progress() == []
+    assert emu.requests()[-1]["fault"] == "drop_response"
+
+
 def test_reset_response_cuts_a_download_mid_body(emu):
     data = jsonl(200).encode()
     file_id = emu.upload(data).json()["id"]

@@ -169,7 +169,14 @@ def test_a_reset_mid_stream_is_resent_without_a_lookup(batchfs_factory, emulator
     fs = batchfs_factory(emulator, options=STREAM)
     emulator.fault(method="POST", path=FILES, action="reset_request", after_bytes=200000, times=1)
     data = big_input()
-    assert m.write_close(fs.submit_dir() / "reset.jsonl", data) == (None, 0)
+    first, rest = halves(data)
+    fd = os.open(fs.submit_dir() / "reset.jsonl", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        write_all(fd, first)  # the file stays open: the body cannot have reached its end
+        m.poll(lambda: len(uploads(emulator)), lambda n: n == 2, what="the cut upload to be resent")
+        write_all(fd, rest)
+    finally:
+        os.close(fd)
     assert len(uploads(emulator)) == 2
     assert m.calls(emulator, "GET", FILES) == []  # no "did it land?" listing
     assert m.file_content(emulator, only_batch(emulator)["input_file_id"]) == data
@@ -212,8 +219,11 @@ def test_identical_copies_streaming_at_once_make_one_batch(batchfs_factory, emul
     src = tmp_path / "same.jsonl"
     src.write_bytes(big_input())
     m.slow_submissions(emulator, 3.0)  # the first commit stays in flight while the second ends
-    cps = [subprocess.Popen(["cp", str(src), str(fs.submit_dir() / "same.jsonl")]) for _ in range(2)]
-    assert [p.wait(60) for p in cps] == [0, 0]
+    # `cat > NAME` (O_CREAT|O_TRUNC): two cp would race on O_EXCL, any filesystem would say EEXIST
+    dest = fs.submit_dir() / "same.jsonl"
+    cps = [subprocess.Popen(["sh", "-c", 'cat "$1" > "$2"', "sh", str(src), str(dest)], stderr=subprocess.PIPE)
+           for _ in range(2)]
+    assert [(p.wait(60), p.stderr.read()) for p in cps] == [(0, b""), (0, b"")]
     assert len(m.all_batches(emulator)) == 1
     m.poll(lambda: stats(fs)["uploads_while_written_active"], lambda v: v == "0",
            what="every upload under way to end")

@@ -48,10 +48,10 @@
 struct dlcache_config {
 	const char *dir;	/* private directory (0700) */
 	uint64_t max_bytes;	/* total size of cached content; 0: unlimited */
-	int max_downloads;	/* concurrent downloads; 0: 4; at most 64 */
+	int max_downloads;	/* concurrent downloads; 0: 16; at most 64 */
 };
 
-#define DLCACHE_DEFAULT_DOWNLOADS 4
+#define DLCACHE_DEFAULT_DOWNLOADS 16
 
 /*
  * Downloads the file `key` into fd (a fresh, empty regular file opened

@@ -24,6 +24,7 @@
 #define ERROR_BODY_MAX (64 * 1024)
 /* curl's upload buffer (its default is 64 KiB): fewer, larger sends. */
 #define UPLOAD_BUFFER (256L * 1024)
+#define DOWNLOAD_BUFFER (256L * 1024)
 /* How long a read waits for a source before the transfer pauses (it then
  * still reads the server's answer: an early error is seen at once). */
 #define SOURCE_WAIT_MS 100
@@ -569,6 +570,8 @@ static void attempt_setup_common(struct http_client *c, CURL *h,
 	/* Idle connections the shared cache may keep (curl: 4 per handle). */
 	curl_easy_setopt(h, CURLOPT_MAXCONNECTS, 64L);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->cfg.connect_timeout_ms);
+	if (req->transfer) /* fewer, larger writes than curl's 16 KiB */
+		curl_easy_setopt(h, CURLOPT_BUFFERSIZE, DOWNLOAD_BUFFER);
 	/* libcurl silently resends a request whose reused connection died:
 	 * never let it do that to a POST that creates something. */
 	curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, req->idempotent ? 0L : 1L);

@@ -388,7 +388,7 @@ int main(int argc, char **argv)
 	dc.dir = cache;
 	b.cache_dir = cache;
 	dc.max_bytes = cache_size;
-	dc.max_downloads = 4;
+	dc.max_downloads = o.max_downloads; /* 0: the default */
 	if (cache_new(b.api, &cc, &b.cache, &err)) {
 		fprintf(stderr, "batchfs: %s\n", err.msg);
 		goto out_page;

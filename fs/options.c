@@ -50,6 +50,7 @@ static const struct fuse_opt bfs_opts[] = {
 	OPT("cache_size=%s", cache_size, 0),
 	OPT("stream_after=%s", stream_after, 0),
 	OPT("max_streams=%d", max_streams, 0),
+	OPT("max_downloads=%d", max_downloads, 0),
 	OPT("list_ttl_ms=%d", list_ttl_ms, 0),
 	OPT("status_ttl_ms=%d", status_ttl_ms, 0),
 	OPT("process_timeout_ms=%d", process_timeout_ms, 0),
@@ -179,6 +180,7 @@ void bfs_options_usage(const char *prog)
 	       "    -o stream_after=N      upload a submission while it is written once\n"
 	       "                           it reaches N bytes (default 8M; 0: at close)\n"
 	       "    -o max_streams=N       such uploads at once (default 8)\n"
+	       "    -o max_downloads=N     downloads at once (default 16, at most 64)\n"
 	       "    -o list_ttl_ms=N       how long a batch listing is reused (5000)\n"
 	       "    -o status_ttl_ms=N     how long a running batch's status is reused (5000)\n"
 	       "    -o process_timeout_ms=N  wait for an upload to be processed (600000)\n"

@@ -53,6 +53,7 @@ struct bfs_options {
 	char *cache_size;
 	char *stream_after; /* bytes, with k/M/G suffixes; "0": never */
 	int max_streams;
+	int max_downloads;
 	int list_ttl_ms;
 	int status_ttl_ms;
 	int process_timeout_ms;

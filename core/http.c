@@ -26,8 +26,11 @@
 #define UPLOAD_BUFFER (256L * 1024)
 #define DOWNLOAD_BUFFER (256L * 1024)
 /* How long a read waits for a source before the transfer pauses (it then
- * still reads the server's answer: an early error is seen at once). */
-#define SOURCE_WAIT_MS 100
+ * still reads the server's answer: an early error is seen). Long enough to
+ * cover the gap at close (validation's end, fsync, journal) before the end
+ * comes: a paused transfer only resumes at curl's next progress call, up to
+ * a second later. */
+#define SOURCE_WAIT_MS 1000
 
 struct http_client {
 	struct http_config cfg;
@@ -640,9 +643,14 @@ static void attempt_run(struct http_client *c, struct attempt *a,
 						    : (curl_off_t)(a->mp->head_len +
 								   (size_t)a->mp->size +
 								   a->mp->tail_len));
-			if (a->mp->src)
+			if (a->mp->src) {
 				/* on_progress watches for stalls instead */
 				curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 0L);
+				/* Chunked framing is HTTP/1.1's: never let it reach
+				 * an HTTP/2 stream (curl 7.88 would frame anyway). */
+				curl_easy_setopt(h, CURLOPT_HTTP_VERSION,
+						 (long)CURL_HTTP_VERSION_1_1);
+			}
 			snprintf(ctype, sizeof(ctype),
 				 "multipart/form-data; boundary=%.70s",
 				 a->mp->tail + 4);

@@ -83,6 +83,16 @@ bool inflight_join(struct inflight *f, const char *key, enum core_rc *rc,
 	return false;
 }
 
+bool inflight_busy(struct inflight *f, const char *key)
+{
+	bool busy;
+
+	pthread_mutex_lock(&f->lock);
+	busy = strmap_get(f->flights, key) != NULL;
+	pthread_mutex_unlock(&f->lock);
+	return busy;
+}
+
 void inflight_finish(struct inflight *f, const char *key, enum core_rc rc,
 		     const char *batch_id)
 {

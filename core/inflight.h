@@ -28,5 +28,7 @@ bool inflight_join(struct inflight *f, const char *key, enum core_rc *rc,
 		   char **batch_id);
 void inflight_finish(struct inflight *f, const char *key, enum core_rc rc,
 		     const char *batch_id);
+/* Whether key is in flight now (a hint: it may end at once). */
+bool inflight_busy(struct inflight *f, const char *key);
 
 #endif

@@ -9,14 +9,14 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
+#include "hasher.h"
 #include "journal.h"
 #include "log.h"
 #include "submission.h"
 #include "validate.h"
 
 #define COPY_CHUNK (1u << 20)
+#define HASH_THREAD_AFTER (4u << 20)
 
 struct submission {
 	struct submission_config cfg;
@@ -33,7 +33,7 @@ struct submission {
 	uint64_t up_size;
 	uint64_t emitted; /* validator output so far (either file) */
 	struct jv *jv;
-	EVP_MD_CTX *sha;
+	struct hasher *hash;
 	char sha_hex[65];
 	bool finished;
 	bool io_failed;
@@ -139,9 +139,9 @@ static enum core_rc start_input(struct submission *s, struct core_err *err)
 	};
 	enum core_rc rc;
 
-	s->sha = EVP_MD_CTX_new();
-	if (!s->sha || !EVP_DigestInit_ex(s->sha, EVP_sha256(), NULL))
-		return core_err_set(err, CORE_ENOMEM, "cannot start sha-256");
+	rc = hasher_new(&s->hash, err);
+	if (rc)
+		return rc;
 	rc = jv_new(&jc, on_emit, s, &s->jv, err);
 	if (rc)
 		return rc;
@@ -153,8 +153,7 @@ static void stream_drop(struct submission *s)
 {
 	if (!s->up)
 		return;
-	upstream_abort(s->up);
-	upstream_free(s->up);
+	upstream_abandon(s->up); /* never waits: callers hold locks */
 	s->up = NULL;
 }
 
@@ -163,7 +162,8 @@ static void stream_drop(struct submission *s)
 static void stream_feed(struct submission *s, uint64_t avail)
 {
 	if (s->up)
-		upstream_feed(s->up, s->up_fd >= 0 ? s->up_fd : s->in_fd, avail);
+		upstream_feed(s->up, s->up_fd >= 0 ? s->up_fd : s->in_fd, avail,
+			      s->up_fd >= 0);
 }
 
 /* Starts the upload once the input is large enough to gain from it. */
@@ -211,8 +211,8 @@ static void drop_input(struct submission *s)
 	s->in_size = s->up_size = s->emitted = 0;
 	jv_free(s->jv);
 	s->jv = NULL;
-	EVP_MD_CTX_free(s->sha);
-	s->sha = NULL;
+	hasher_free(s->hash);
+	s->hash = NULL;
 	s->finished = false;
 	s->stream_refused = false;
 	s->io_failed = false;
@@ -348,8 +348,14 @@ static enum core_rc write_input(struct submission *s, const char *data,
 		return core_err_set(err, rc, "cannot write the spool: %s",
 				    strerror(errno));
 	}
+	/* Past HASH_THREAD_AFTER a thread hashes the spool as it grows. */
+	if (!hasher_following(s->hash) && s->in_size >= HASH_THREAD_AFTER)
+		hasher_follow(s->hash, s->in_fd, s->in_size);
 	s->in_size += len;
-	EVP_DigestUpdate(s->sha, data, len);
+	if (hasher_following(s->hash))
+		hasher_feed(s->hash, s->in_size);
+	else
+		hasher_update(s->hash, data, len);
 	rc = jv_feed(s->jv, data, len, err);
 	if (rc && s->io_failed)
 		return core_err_set(err, s->io_err.rc, "%s", s->io_err.msg);
@@ -372,8 +378,6 @@ enum core_rc submission_write(struct submission *s, const char *data, size_t len
 
 enum core_rc submission_finish(struct submission *s, struct core_err *err)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0, i;
 	const struct jv_report *r;
 	enum core_rc rc;
 
@@ -387,12 +391,16 @@ enum core_rc submission_finish(struct submission *s, struct core_err *err)
 		return core_err_set(err, s->io_err.rc, "%s", s->io_err.msg);
 	if (rc)
 		return rc;
-	EVP_DigestFinal_ex(s->sha, md, &mdlen);
-	for (i = 0; i < mdlen && i < 32; i++)
-		snprintf(s->sha_hex + 2 * i, 3, "%02x", md[i]);
-	if (fsync(s->in_fd) != 0 || (s->up_fd >= 0 && fsync(s->up_fd) != 0))
+	rc = hasher_final(s->hash, s->sha_hex, err);
+	if (rc) {
+		stream_drop(s);
+		return rc;
+	}
+	if (fsync(s->in_fd) != 0 || (s->up_fd >= 0 && fsync(s->up_fd) != 0)) {
+		stream_drop(s);
 		return core_err_set(err, CORE_EIO, "cannot sync the spool: %s",
 				    strerror(errno));
+	}
 	r = jv_report(s->jv);
 	if (r->errors_total || (s->up_fd < 0 && s->emitted > s->in_size))
 		stream_drop(s);
@@ -471,6 +479,7 @@ static void report_addf(struct submission *s, const char *fmt, ...)
 static enum core_rc commit_failed(struct submission *s, const char *step,
 				  enum core_rc rc, struct core_err *err)
 {
+	stream_drop(s); /* (an upload under way when the journal failed) */
 	buf_reset(&s->report);
 	report_addf(s, "%s: %s failed (%s): %s\n", s->name, step, core_rc_str(rc),
 		    err && err->msg[0] ? err->msg : "");

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* upstream.c: an upload that runs on its own thread while its file is still being written. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,8 +11,10 @@
 #include "log.h"
 #include "upstream.h"
 
-/* Guards every budget's `running` (a few increments per upload). */
+/* Guards every budget's counters (a few updates per upload); budget_cond
+ * tells upstream_drain() that a thread ended. */
 static pthread_mutex_t budget_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t budget_cond = PTHREAD_COND_INITIALIZER;
 
 struct upstream {
 	struct api_client *api;
@@ -23,12 +26,18 @@ struct upstream {
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
+	/* Our own duplicates of the fds fed (the owner may close its own
+	 * while an abandoned transfer still reads): the input, and the upload
+	 * file if the bytes part from it. fd is the one to read. */
+	int fds[2];
 	int fd;
+	bool detached;	 /* abandoned: the thread frees it when it ends */
+	bool exited;	 /* the thread has its outcome */
 	uint64_t avail;
 	uint64_t sent;	 /* the highest offset handed to the transfer */
 	bool ended;	 /* upstream_end() was called */
 	bool abandoned;	 /* upstream_abort() was called */
-	bool src_ended;	 /* the transfer saw the end (size known) */
+	bool src_ended;	 /* this attempt read to the end (size known) */
 
 	/* The outcome, written by the thread before it exits. */
 	enum core_rc rc;
@@ -51,6 +60,8 @@ static ssize_t upstream_read(void *ctx, char *dst, size_t n, off_t off,
 	until.tv_sec += until.tv_nsec / 1000000000L;
 	until.tv_nsec %= 1000000000L;
 	pthread_mutex_lock(&u->lock);
+	if (at == 0)
+		u->src_ended = false; /* a new attempt */
 	while (!u->abandoned && !u->ended && at >= u->avail)
 		if (pthread_cond_timedwait(&u->cond, &u->lock, &until) == ETIMEDOUT) {
 			if (!u->abandoned && !u->ended && at >= u->avail) {
@@ -123,7 +134,9 @@ static void *upstream_main(void *arg)
 {
 	struct upstream *u = arg;
 	struct core_err err = CORE_ERR_INIT;
+	struct upstream_budget *budget;
 	struct api_file file;
+	bool detached;
 	struct api_upload up = {
 		.fd = -1,
 		.source = &u->src,
@@ -140,10 +153,23 @@ static void *upstream_main(void *arg)
 	u->err = err;
 	if (!rc)
 		u->file = file;
-	u->failed_before_end = rc && !u->ended;
+	/* The closing boundary cannot have gone out if the last attempt did
+	 * not read to the end: nothing was created. */
+	u->failed_before_end = rc && !u->src_ended;
+	u->exited = true;
+	detached = u->detached;
 	pthread_mutex_unlock(&u->lock);
+	budget = u->budget;
+	if (detached) {
+		if (!rc)
+			log_warn("%s: upload %s completed although abandoned", u->filename,
+				 u->file.id ? u->file.id : "?");
+		u->joined = true; /* detached: nobody joins */
+		upstream_free(u);
+	}
 	pthread_mutex_lock(&budget_lock);
-	u->budget->active--;
+	budget->active--;
+	pthread_cond_broadcast(&budget_cond);
 	pthread_mutex_unlock(&budget_lock);
 	return NULL;
 }
@@ -178,7 +204,7 @@ enum core_rc upstream_start(struct api_client *api, const char *filename,
 	}
 	u->api = api;
 	u->budget = budget;
-	u->fd = -1;
+	u->fd = u->fds[0] = u->fds[1] = -1;
 	u->src = (struct http_source){ upstream_read, upstream_ready, upstream_size, u };
 	pthread_mutex_init(&u->lock, NULL);
 	{
@@ -211,10 +237,18 @@ void upstream_counts(struct upstream_budget *b, int *active, uint64_t *started)
 	pthread_mutex_unlock(&budget_lock);
 }
 
-void upstream_feed(struct upstream *u, int fd, uint64_t avail)
+void upstream_feed(struct upstream *u, int fd, uint64_t avail, int which)
 {
 	pthread_mutex_lock(&u->lock);
-	u->fd = fd;
+	if (u->fds[which] < 0) {
+		u->fds[which] = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		if (u->fds[which] < 0) {
+			log_warn("%s: cannot follow the spool (%s): uploading at close",
+				 u->filename, strerror(errno));
+			u->abandoned = true; /* fails before its end: redone */
+		}
+	}
+	u->fd = u->fds[which];
 	if (avail > u->avail)
 		u->avail = avail;
 	pthread_cond_broadcast(&u->cond);
@@ -237,22 +271,41 @@ static void upstream_join(struct upstream *u)
 	u->joined = true;
 }
 
-void upstream_abort(struct upstream *u)
+void upstream_abandon(struct upstream *u)
 {
+	pthread_t thread;
+	bool exited;
+
 	if (!u)
 		return;
 	pthread_mutex_lock(&u->lock);
 	if (!u->ended)
 		u->abandoned = true;
 	pthread_cond_broadcast(&u->cond);
+	exited = u->exited;
+	if (!exited)
+		u->detached = true;
+	thread = u->thread; /* u may be gone once the lock is dropped */
 	pthread_mutex_unlock(&u->lock);
-	upstream_join(u);
-	if (!u->rc) {
-		/* It had already ended and succeeded: the file exists. The owner
-		 * meant to abandon it; say so (it holds no batch). */
-		log_warn("%s: upload %s completed before it was abandoned",
-			 u->filename, u->file.id ? u->file.id : "?");
+	if (!exited) {
+		/* It ends at its next callback and frees itself; no waiting
+		 * here (callers may hold locks). */
+		pthread_detach(thread);
+		return;
 	}
+	upstream_join(u);
+	if (!u->rc)
+		log_warn("%s: upload %s completed although abandoned", u->filename,
+			 u->file.id ? u->file.id : "?");
+	upstream_free(u);
+}
+
+void upstream_drain(struct upstream_budget *b)
+{
+	pthread_mutex_lock(&budget_lock);
+	while (b->active > 0)
+		pthread_cond_wait(&budget_cond, &budget_lock);
+	pthread_mutex_unlock(&budget_lock);
 }
 
 enum core_rc upstream_finish(struct upstream *u, struct api_file *out,
@@ -284,8 +337,14 @@ void upstream_free(struct upstream *u)
 {
 	if (!u)
 		return;
-	if (!u->joined)
-		upstream_abort(u);
+	if (!u->joined) { /* not finished: abandon instead (it frees itself) */
+		upstream_abandon(u);
+		return;
+	}
+	if (u->fds[0] >= 0)
+		close(u->fds[0]);
+	if (u->fds[1] >= 0)
+		close(u->fds[1]);
 	api_file_release(&u->file);
 	pthread_mutex_lock(&budget_lock);
 	u->budget->running--;

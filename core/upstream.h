@@ -31,10 +31,14 @@
  * connection); upstream_start() refuses with CORE_ENOSPC beyond it and the
  * submission then uploads at close as usual.
  *
- * Ownership: the caller owns the upstream and must end it with
- * upstream_finish() or upstream_abort() before upstream_free(); the fds fed
- * in must stay open until then. Thread-safety: feed/end/abort may be called
- * from any thread; start/finish/free by the owner only.
+ * Ownership: the caller owns the upstream and ends it with upstream_finish()
+ * then upstream_free(), or gives it up with upstream_abandon(), which never
+ * waits (callers hold locks): the transfer ends at its next callback and the
+ * thread frees it. The upstream reads its own duplicates of the fds fed, so
+ * the owner may close its fds at once. Before the API client is freed,
+ * upstream_drain() waits for every thread of a budget to end.
+ * Thread-safety: feed/end/abandon from any thread; start/finish/free by
+ * the owner only.
  */
 
 struct upstream_budget {
@@ -56,15 +60,20 @@ enum core_rc upstream_start(struct api_client *api, const char *filename,
 			    struct core_err *err)
 	__attribute__((warn_unused_result));
 
-/* Bytes [0, avail) are final and readable from fd (which may change from
- * one call to the next as long as the prefix read so far is the same). */
-void upstream_feed(struct upstream *u, int fd, uint64_t avail);
+/* Bytes [0, avail) are final and readable from fd: the input (which 0) or
+ * the upload file (which 1) once the bytes part from the input; the prefix
+ * read so far is the same in both. fd is duplicated on first use. */
+void upstream_feed(struct upstream *u, int fd, uint64_t avail, int which);
 
 /* No more bytes: the body may be closed. */
 void upstream_end(struct upstream *u);
 
-/* Abandons the upload (never created on the service) and waits for it. */
-void upstream_abort(struct upstream *u);
+/* Abandons the upload (never created on the service) and forgets it: u is
+ * freed by its thread; never waits. */
+void upstream_abandon(struct upstream *u);
+
+/* Waits until every upload thread of the budget has ended. */
+void upstream_drain(struct upstream_budget *b);
 
 /*
  * Waits for the outcome. On CORE_OK *out is the file (release with
@@ -78,6 +87,7 @@ enum core_rc upstream_finish(struct upstream *u, struct api_file *out,
 /* Bytes the transfer has taken so far (for tests and stats). */
 uint64_t upstream_sent(struct upstream *u);
 
+/* After upstream_finish(); otherwise the same as upstream_abandon(). */
 void upstream_free(struct upstream *u);
 
 #endif

@@ -74,7 +74,9 @@ static enum core_rc entry_new_submission(struct bfs *b, const char *dep,
 		.max_bytes = b->cfg.max_input_bytes,
 		.surface = api_client_surface(b->api),
 		.process_timeout_ms = b->cfg.process_timeout_ms,
-		.stream_after = b->cfg.stream_after,
+		/* Only a name that is submitted at close streams: a staged
+		 * name (rsync's .NAME.XXXX) would be uploaded under it. */
+		.stream_after = submit_name_is_candidate(name) ? b->cfg.stream_after : 0,
 		.streams = &b->streams,
 		.api = b->api,
 	};
@@ -467,6 +469,10 @@ static int commit(struct bfs *b, struct drop *d, struct entry *e)
 	/* No lock from here on: the network. The same bytes under the same
 	 * name to the same deployment, already in flight: share its outcome
 	 * rather than create a second batch. After a failure, retry. */
+	if (!rc && key && inflight_busy(b->inflight, key))
+		/* The same bytes are being submitted: this upload is not
+		 * needed (should that one fail, this one uploads at once). */
+		submission_abandon(e->sub);
 	while (!rc && key) {
 		enum core_rc theirs;
 
@@ -478,7 +484,7 @@ static int commit(struct bfs *b, struct drop *d, struct entry *e)
 		if (theirs == CORE_OK && shared) {
 			log_info("%s/%s: identical to a submission in flight; shares batch %s",
 				 d->deployment, e->name, shared);
-			submission_abandon(e->sub); /* its own upload is not needed */
+			submission_abandon(e->sub); /* (if it joined before the first) */
 			break;
 		}
 		free(shared);

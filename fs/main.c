@@ -472,6 +472,7 @@ out_page:
 	pthread_mutex_destroy(&b.deps_lock);
 	pthread_mutex_destroy(&b.handles_lock);
 out_api:
+	upstream_drain(&b.streams); /* abandoned uploads still use the client */
 	api_client_free(b.api);
 out_curl:
 	auth_free(b.arm_auth);

@@ -49,6 +49,26 @@ def write_all(fd, data):
         view = view[os.write(fd, view):]
 
 
+def writer_holding_open(path, data):
+    """A process that writes data to path and keeps it open (until killed)."""
+    writer = subprocess.Popen(
+        [sys.executable, "-c",
+         "import os, sys\n"
+         "fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)\n"
+         "data = sys.stdin.buffer.read(int(sys.argv[2]))\n"
+         "view = memoryview(data)\n"
+         "while view:\n"
+         "    view = view[os.write(fd, view):]\n"
+         "print('written', flush=True)\n"
+         "sys.stdin.read()\n",
+         str(path), str(len(data))],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    writer.stdin.write(data)
+    writer.stdin.flush()
+    assert writer.stdout.readline() == b"written\n"
+    return writer
+
+
 def only_batch(emu):
     [b] = m.all_batches(emu)
     return b
@@ -121,21 +141,7 @@ def test_a_late_invalid_line_cuts_the_upload(batchfs_factory, emulator):
 def test_a_writer_killed_mid_stream_leaves_nothing(batchfs_factory, emulator):
     fs = batchfs_factory(emulator, options=STREAM)
     first, _ = halves(big_input())
-    writer = subprocess.Popen(
-        [sys.executable, "-c",
-         "import os, sys\n"
-         "fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)\n"
-         "data = sys.stdin.buffer.read(int(sys.argv[2]))\n"
-         "view = memoryview(data)\n"
-         "while view:\n"
-         "    view = view[os.write(fd, view):]\n"
-         "print('written', flush=True)\n"
-         "sys.stdin.read()\n",
-         str(fs.submit_dir() / "killed.jsonl"), str(len(first))],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    writer.stdin.write(first)
-    writer.stdin.flush()
-    assert writer.stdout.readline() == b"written\n"
+    writer = writer_holding_open(fs.submit_dir() / "killed.jsonl", first)
     receiving(emulator, len(first) // 2)
     writer.kill()
     writer.wait()
@@ -244,3 +250,48 @@ def test_killed_at_begun_while_streaming_creates_nothing(batchfs_factory, emulat
     m.poll(emulator.uploads_in_progress, lambda ups: ups == [], what="the cut upload to end")
     assert service_files(emulator) == []
     assert next(spool.glob("*.journal")).read_text().startswith("begin name=crash.jsonl ")
+
+
+def test_a_staged_name_does_not_stream_and_its_rename_uploads_once(batchfs_factory, emulator):
+    """rsync writes .NAME.jsonl.XXXX then renames: streaming the staged name would send it
+    under the wrong filename and upload everything twice."""
+    fs = batchfs_factory(emulator, options=STREAM)
+    data = big_input()
+    staged = fs.submit_dir() / ".big.jsonl.Ab12Cd"
+    assert m.write_close(staged, data) == (None, 0)
+    assert uploads(emulator) == [] and stats(fs)["uploads_while_written"] == "0"
+    os.rename(staged, fs.submit_dir() / "big.jsonl")
+    [up] = uploads(emulator)
+    assert "Transfer-Encoding" not in up["headers"]
+    batch = only_batch(emulator)
+    assert m.file_content(emulator, batch["input_file_id"]) == data
+    [f] = service_files(emulator)
+    assert f["filename"] == "big.jsonl"
+
+
+def test_unmount_right_after_a_writer_is_killed_mid_stream(batchfs_factory, emulator):
+    """The abandoned upload ends on its own thread; the daemon still exits cleanly (the
+    fixture checks exit 0 and sanitizer reports) and creates nothing."""
+    fs = batchfs_factory(emulator, options=STREAM)
+    first, _ = halves(big_input())
+    writer = writer_holding_open(fs.submit_dir() / "gone.jsonl", first)
+    receiving(emulator, 1)
+    writer.kill()
+    writer.wait()
+    fs.unmount()
+    assert fs.wait_exit(30) == 0
+    m.poll(emulator.uploads_in_progress, lambda ups: ups == [], what="the cut upload to end")
+    assert service_files(emulator) == []
+
+
+def test_the_hash_of_a_large_file_is_taken_by_its_own_thread(batchfs_factory, emulator):
+    """Past 4 MiB SHA-256 is computed by a thread reading the spool: the digest in the
+    batch's metadata is still that of every byte as written (model insertion aside)."""
+    import hashlib
+    fs = batchfs_factory(emulator, options=STREAM)
+    data = big_input(6000)  # ~6 MB
+    assert len(data) > 5 << 20
+    assert m.write_close(fs.submit_dir() / "hashed.jsonl", data) == (None, 0)
+    batch = only_batch(emulator)
+    assert batch["metadata"]["batchfs_sha256"] == hashlib.sha256(data).hexdigest()
+    assert m.file_content(emulator, batch["input_file_id"]) == data

@@ -41,10 +41,14 @@
  * (except when the create's outcome is unknown: then the file may belong to
  * a batch and is kept; the report says so).
  *
+ * Past 4 MiB the SHA-256 is taken by a thread reading the input spool as it
+ * grows (hasher.h), off the writer's path.
+ *
  * Ownership: the submission owns its spool files and removes them in
  * submission_free(). Thread-safety: a submission belongs to one thread at a
  * time; callers serialise (fs/ holds the entry's lock while writing and
- * hands the submission to exactly one committer).
+ * hands the submission to exactly one committer). Its hashing thread and
+ * its upload thread only read the spool (the upload through its own fds).
  */
 struct submission_config {
 	const char *deployment;	 /* the model every line must name */

@@ -161,9 +161,15 @@ static void *upstream_main(void *arg)
 	pthread_mutex_unlock(&u->lock);
 	budget = u->budget;
 	if (detached) {
-		if (!rc)
-			log_warn("%s: upload %s completed although abandoned", u->filename,
-				 u->file.id ? u->file.id : "?");
+		if (!rc && u->file.id) {
+			/* It ended before it was abandoned: nothing will use the
+			 * file, so it goes (best effort). */
+			struct core_err derr = CORE_ERR_INIT;
+
+			if (api_file_delete(u->api, u->file.id, &derr))
+				log_warn("%s: could not delete the abandoned upload %s: %s",
+					 u->filename, u->file.id, derr.msg);
+		}
 		u->joined = true; /* detached: nobody joins */
 		upstream_free(u);
 	}

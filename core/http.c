@@ -200,6 +200,7 @@ struct attempt {
 	bool aborted;
 	bool stalled;	       /* a source upload made no progress (see on_progress) */
 	bool answered_early;   /* ... or had its answer before the body's end */
+	int early_calls;       /* progress calls since that answer began */
 	curl_off_t last_ul, last_dl;
 	int64_t moved_ms;      /* when curl last reported bytes moving */
 	char retry_after_ms[32];
@@ -461,11 +462,18 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow,
 			long st = 0;
 
 			/* The server answered before the body's end (an error):
-			 * curl would wait for the body; the answer is final. */
+			 * curl would wait for the body; the answer is final. Take
+			 * it once its body is in (or after a few more calls when
+			 * its length is unknown), so its message is complete. */
 			curl_easy_getinfo(a->h, CURLINFO_RESPONSE_CODE, &st);
 			if (st >= 300) {
-				a->answered_early = true;
-				return 1;
+				curl_off_t len = -1;
+
+				curl_easy_getinfo(a->h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
+				if ((len >= 0 && dlnow >= len) || ++a->early_calls > 2) {
+					a->answered_early = true;
+					return 1;
+				}
 			}
 			mp->src_moved_ms = now;
 			if (mp->src->ready(mp->src->ctx, mp->pos - (off_t)mp->head_len)) {

@@ -188,13 +188,6 @@ void submission_abandon(struct submission *s)
 	stream_drop(s);
 }
 
-bool submission_streaming(const struct submission *s, uint64_t *sent)
-{
-	if (sent)
-		*sent = s->up ? upstream_sent(s->up) : 0;
-	return s->up != NULL;
-}
-
 static void drop_input(struct submission *s)
 {
 	stream_drop(s);

@@ -89,10 +89,6 @@ enum core_rc submission_reset(struct submission *s, struct core_err *err)
  * already being submitted): the service creates nothing. */
 void submission_abandon(struct submission *s);
 
-/* Whether an upload is under way while the input is written, and how many
- * bytes it has sent. */
-bool submission_streaming(const struct submission *s, uint64_t *sent);
-
 /* Renames the submission (the name uploaded and put in the metadata). */
 enum core_rc submission_set_name(struct submission *s, const char *name)
 	__attribute__((warn_unused_result));

@@ -34,7 +34,6 @@ struct upstream {
 	bool detached;	 /* abandoned: the thread frees it when it ends */
 	bool exited;	 /* the thread has its outcome */
 	uint64_t avail;
-	uint64_t sent;	 /* the highest offset handed to the transfer */
 	bool ended;	 /* upstream_end() was called */
 	bool abandoned;	 /* upstream_abort() was called */
 	bool src_ended;	 /* this attempt read to the end (size known) */
@@ -90,10 +89,6 @@ static ssize_t upstream_read(void *ctx, char *dst, size_t n, off_t off,
 			 u->filename, r < 0 ? strerror(errno) : "short read");
 		return -1;
 	}
-	pthread_mutex_lock(&u->lock);
-	if (at + (uint64_t)r > u->sent)
-		u->sent = at + (uint64_t)r;
-	pthread_mutex_unlock(&u->lock);
 	return r;
 }
 
@@ -327,16 +322,6 @@ enum core_rc upstream_finish(struct upstream *u, struct api_file *out,
 	*out = u->file;
 	memset(&u->file, 0, sizeof(u->file));
 	return CORE_OK;
-}
-
-uint64_t upstream_sent(struct upstream *u)
-{
-	uint64_t n;
-
-	pthread_mutex_lock(&u->lock);
-	n = u->sent;
-	pthread_mutex_unlock(&u->lock);
-	return n;
 }
 
 void upstream_free(struct upstream *u)

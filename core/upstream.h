@@ -84,9 +84,6 @@ enum core_rc upstream_finish(struct upstream *u, struct api_file *out,
 			     bool *before_end, struct core_err *err)
 	__attribute__((warn_unused_result));
 
-/* Bytes the transfer has taken so far (for tests and stats). */
-uint64_t upstream_sent(struct upstream *u);
-
 /* After upstream_finish(); otherwise the same as upstream_abandon(). */
 void upstream_free(struct upstream *u);
 

@@ -163,3 +163,15 @@ uint64_t spool_used(struct spool *s)
 	pthread_mutex_unlock(&s->lock);
 	return u;
 }
+
+void spool_writeback(int fd, uint64_t size, uint64_t *started)
+{
+	uint64_t upto = size - size % SPOOL_WRITEBACK_STEP;
+
+	if (upto <= *started)
+		return;
+	/* A hint only: an error here shows again at the fsync that counts. */
+	(void)sync_file_range(fd, (off_t)*started, (off_t)(upto - *started),
+			      SYNC_FILE_RANGE_WRITE);
+	*started = upto;
+}

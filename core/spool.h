@@ -40,6 +40,15 @@ void spool_unreserve(struct spool *s, uint64_t n);
 /* Removes a spool file and gives back its bytes. */
 void spool_remove(struct spool *s, const char *path, uint64_t bytes);
 uint64_t spool_used(struct spool *s);
+/*
+ * Starts the disk's writeback of a spool file that grows by appends, in
+ * SPOOL_WRITEBACK_STEP pieces: call it after each append with the file's
+ * size; *started (0 at first) remembers how far writeback was started. It
+ * does not wait, and reports nothing (fsync() at the end is what makes the
+ * data durable): it only leaves that fsync less to wait for.
+ */
+#define SPOOL_WRITEBACK_STEP (8u << 20)
+void spool_writeback(int fd, uint64_t size, uint64_t *started);
 /* At start-up, after recovery: removes data files a previous daemon left
  * (receipts do not outlive their daemon). Journals are not touched. */
 void spool_wipe_data(struct spool *s);

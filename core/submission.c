@@ -33,6 +33,7 @@ struct submission {
 	uint64_t up_size;
 	uint64_t emitted; /* validator output so far (either file) */
 	struct jv *jv;
+	uint64_t in_writeback, up_writeback; /* see spool_writeback() */
 	struct hasher *hash;
 	char sha_hex[65];
 	bool finished;
@@ -119,6 +120,7 @@ static enum core_rc on_emit(void *ctx, const char *data, size_t len,
 					     strerror(errno));
 			else
 				s->up_size += len;
+			spool_writeback(s->up_fd, s->up_size, &s->up_writeback);
 		}
 	}
 	if (rc) {
@@ -202,6 +204,7 @@ static void drop_input(struct submission *s)
 	s->in_path = s->up_path = NULL;
 	s->in_fd = s->up_fd = -1;
 	s->in_size = s->up_size = s->emitted = 0;
+	s->in_writeback = s->up_writeback = 0;
 	jv_free(s->jv);
 	s->jv = NULL;
 	hasher_free(s->hash);
@@ -341,6 +344,7 @@ static enum core_rc write_input(struct submission *s, const char *data,
 		return core_err_set(err, rc, "cannot write the spool: %s",
 				    strerror(errno));
 	}
+	spool_writeback(s->in_fd, s->in_size + len, &s->in_writeback);
 	/* Past HASH_THREAD_AFTER a thread hashes the spool as it grows. */
 	if (!hasher_following(s->hash) && s->in_size >= HASH_THREAD_AFTER)
 		hasher_follow(s->hash, s->in_fd, s->in_size);

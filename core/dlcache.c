@@ -46,7 +46,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -59,7 +58,6 @@
 #include "dlcache.h"
 #include "log.h"
 
-#define DLCACHE_MAX_DOWNLOADS 64
 #define DLCACHE_MIN_BUCKETS 64
 #define DLCACHE_NAME_PREFIX "dl-"
 

@@ -52,6 +52,7 @@ struct dlcache_config {
 };
 
 #define DLCACHE_DEFAULT_DOWNLOADS 16
+#define DLCACHE_MAX_DOWNLOADS 64
 
 /*
  * Downloads the file `key` into fd (a fresh, empty regular file opened

@@ -284,6 +284,12 @@ int main(int argc, char **argv)
 		ret = 2;
 		goto out_curl;
 	}
+	if (o.max_downloads < 0 || o.max_downloads > DLCACHE_MAX_DOWNLOADS) {
+		fprintf(stderr, "batchfs: max_downloads= must be 1 to %d (0: the default, %d)\n",
+			DLCACHE_MAX_DOWNLOADS, DLCACHE_DEFAULT_DOWNLOADS);
+		ret = 2;
+		goto out_curl;
+	}
 	if (bfs_options_arm_auth(&o, &b.arm_auth, &err) ||
 	    bfs_options_api_config(&o, &cfg, &auth, &err)) {
 		bfs_options_wipe_secret_env();

@@ -76,6 +76,17 @@ def test_secret_as_an_option_is_refused(emulator, tmp_path, name):
     assert emulator.requests() == []
 
 
+@pytest.mark.parametrize("value", ["65", "-1"])
+def test_max_downloads_out_of_range_is_refused_by_name(emulator, tmp_path, value):
+    fs = run_batchfs(emulator, tmp_path, options={"max_downloads": value})
+    assert_failed_preflight(fs, "max_downloads=", "1 to 64")
+
+
+def test_max_downloads_in_range_mounts(batchfs_factory, emulator):
+    fs = batchfs_factory(emulator, options={"max_downloads": "64"})
+    assert {"batches", "deployments", "files"} <= set(os.listdir(fs.mnt))
+
+
 def test_relative_paths_are_taken_from_the_start_directory(batchfs_factory, emulator, tmp_path):
     """The daemon changes directory to / once mounted: relative spool_dir, cache_dir and
     key_file still mean what they meant where batchfs was started."""

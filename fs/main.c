@@ -16,6 +16,7 @@
 #include "bfs.h"
 #include "config.h"
 #include "log.h"
+#include "mounted.h"
 #include "notify.h"
 #include "ops.h"
 #include "options.h"
@@ -191,6 +192,41 @@ static bool log_level_parse(const struct bfs_options *o, enum log_level *out)
 			return true;
 		}
 	return false;
+}
+
+/*
+ * The exit code once the FUSE loop returned `loop_rc` (see mounted.h). The
+ * kernel ends every connection the same way, so the mount table decides: no
+ * mount left is an unmount (0, even when the kernel said ECONNABORTED because
+ * a request was still queued at that moment); a mount left without a stop
+ * signal is an aborted connection: the dead mount is detached (libfuse leaves
+ * it, and it would answer ENOTCONN to everyone) and the exit code is 1.
+ */
+static int loop_outcome(int loop_rc, const char *mountpoint)
+{
+	int rc;
+
+	if (loop_rc != 0 && loop_rc != -ENODEV && loop_rc != -ECONNABORTED) {
+		log_error("the FUSE loop failed: %s", loop_rc < 0 ? strerror(-loop_rc) : "error");
+		return 1;
+	}
+	if (stop_was_requested())
+		return 0; /* the mount is ours to unmount */
+	if (!mounted_fuse_at(mountpoint)) {
+		if (loop_rc == -ECONNABORTED)
+			log_info("unmounted with a request still queued (the kernel's "
+				 "ECONNABORTED at unmount): a clean stop");
+		return 0;
+	}
+	log_error("the FUSE connection of %s was aborted (its abort file under "
+		  "/sys/fs/fuse/connections, umount -f or a kernel request timeout): "
+		  "detaching the dead mount",
+		  mountpoint);
+	rc = mounted_detach(mountpoint);
+	if (rc < 0)
+		log_error("cannot detach %s (%s): run fusermount3 -u -z %s", mountpoint,
+			  strerror(-rc), mountpoint);
+	return 1;
 }
 
 int main(int argc, char **argv)
@@ -451,7 +487,7 @@ int main(int argc, char **argv)
 			 (long)getpid(), o.mountpoint);
 		notify_systemd(ready);
 	}
-	ret = fuse_loop_mt(fuse, loop) < 0 ? 1 : 0;
+	ret = loop_outcome(fuse_loop_mt(fuse, loop), o.mountpoint);
 	notify_systemd("STOPPING=1");
 	fuse_loop_cfg_destroy(loop);
 out_signals:

@@ -81,6 +81,11 @@ int stop_begin(struct bfs *b, struct fuse *f)
 	return pthread_create(&watcher, NULL, watch, NULL) ? -1 : 0;
 }
 
+bool stop_was_requested(void)
+{
+	return stop_requested != 0;
+}
+
 void stop_end(void)
 {
 	loop_done = 1;

@@ -7,6 +7,7 @@ import signal
 import stat
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -126,6 +127,59 @@ def test_fusermount_unmounts_cleanly(mounted):
     assert mounted.unmount() == 0
     assert not is_mounted(mounted.mnt)
     assert os.listdir(mounted.mnt) == []
+
+
+def fusedev_fault_env():
+    """Environment that preloads tests/tools/fusedev_econnaborted.c (built beside batchfs):
+    the FUSE device's ENODEV becomes ECONNABORTED, what Linux answers a daemon thread that
+    was taking a request off the queue when the connection ended."""
+    lib = Path(batchfs_bin()).resolve().parent.parent / "tests" / "libfusedev_econnaborted.so"
+    assert lib.is_file(), f"{lib} is not built (ninja -C build)"
+    asan = os.environ.get("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
+    # the preloaded library comes before an ASan build's runtime in the library list
+    return {"LD_PRELOAD": str(lib), "ASAN_OPTIONS": asan + ":verify_asan_link_order=0"}
+
+
+def test_unmount_with_a_request_queued_exits_0(batchfs_factory, emulator):
+    # CI once saw "fuse: reading device: Software caused connection abort" and exit 1 after a
+    # plain fusermount3 -u: the kernel's answer when the unmount races a queued request.
+    fs = batchfs_factory(emulator, options={"log_level": "info"}, env=fusedev_fault_env())
+    assert "batches" in os.listdir(fs.mnt)
+    assert fs.unmount() == 0
+    assert not is_mounted(fs.mnt)
+    assert "ECONNABORTED at unmount" in fs.stderr(), fs.stderr()
+
+
+@pytest.fixture
+def fuse_connections():
+    """/sys/fs/fuse/connections, with the fusectl filesystem mounted there for the test
+    when it is not already (a root-only step; the suite runs as root)."""
+    path = Path("/sys/fs/fuse/connections")
+    mounted_here = False
+    if not is_mounted(path):
+        res = subprocess.run(["mount", "-t", "fusectl", "fusectl", str(path)],
+                             capture_output=True, text=True)
+        assert res.returncode == 0, f"cannot mount fusectl on {path}: {res.stderr}"
+        mounted_here = True
+    yield path
+    if mounted_here:
+        subprocess.run(["umount", str(path)], capture_output=True)
+
+
+@pytest.mark.parametrize("fault", [False, True], ids=["enodev", "econnaborted"])
+def test_aborted_connection_is_detached_and_exits_1(batchfs_factory, emulator, fuse_connections,
+                                                    fault):
+    fs = batchfs_factory(emulator, env=fusedev_fault_env() if fault else None)
+    assert "batches" in os.listdir(fs.mnt)
+    conn = os.minor(os.stat(fs.mnt).st_dev)
+    (fuse_connections / str(conn) / "abort").write_text("1")
+    code = fs.wait_exit(60)
+    text = fs.stderr()
+    assert code == 1, f"exit {code} after an abort:\n{text}"
+    assert "was aborted" in text and "detaching the dead mount" in text, text
+    # libfuse alone leaves the dead mount: every access fails with ENOTCONN
+    assert not is_mounted(fs.mnt), "the aborted mount was left behind"
+    assert os.listdir(fs.mnt) == []
 
 
 def test_sigterm_unmounts_cleanly(mounted):

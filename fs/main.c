@@ -15,6 +15,7 @@
 #include "arm.h"
 #include "bfs.h"
 #include "config.h"
+#include "fuse_timeout.h"
 #include "log.h"
 #include "mounted.h"
 #include "notify.h"
@@ -111,7 +112,7 @@ static int add_deployments(struct bfs *b, const char *list)
 static char *config_summary(const struct bfs_options *o, const struct api_config *cfg,
 			    const char *spool, const char *cache, uint64_t spool_size,
 			    uint64_t cache_size, const struct cache_config *cc,
-			    const char *auth_kind)
+			    const char *auth_kind, unsigned kernel_timeout_s)
 {
 	char *s = NULL;
 
@@ -120,14 +121,14 @@ static char *config_summary(const struct bfs_options *o, const struct api_config
 		     "spool_dir %s\nspool_size %llu\ncache_dir %s\ncache_size %llu\n"
 		     "list_ttl_ms %ld\nstatus_ttl_ms %ld\nconnect_timeout_ms %ld\n"
 		     "request_timeout_ms %ld\ndeadline_ms %ld\nstall_timeout_ms %ld\n"
-		     "max_retries %d\nallow_other %d\n",
+		     "max_retries %d\nallow_other %d\nkernel_request_timeout_s %u\n",
 		     api_surface_name(cfg->surface), cfg->endpoint ? cfg->endpoint : "(default)",
 		     cfg->api_version ? cfg->api_version : "-", auth_kind, spool,
 		     (unsigned long long)spool_size, cache, (unsigned long long)cache_size,
 		     cc->list_ttl_ms, cc->batch_ttl_ms, cfg->http.connect_timeout_ms,
 		     cfg->http.request_timeout_ms, cfg->http.deadline_ms,
 		     cfg->http.transfer_stall_ms, cfg->http.max_retries,
-		     o->allow_other) < 0)
+		     o->allow_other, kernel_timeout_s) < 0)
 		return NULL;
 	return s;
 }
@@ -194,6 +195,20 @@ static bool log_level_parse(const struct bfs_options *o, enum log_level *out)
 	return false;
 }
 
+/* A kernel FUSE request timeout aborts the mount when a close() in submit/
+ * waits longer for its upload and processing (see fuse_timeout.h). */
+static void warn_kernel_timeout(unsigned timeout_s, long process_timeout_ms)
+{
+	if (!timeout_s)
+		return;
+	log_warn("the kernel aborts a FUSE mount whose request waits %u s "
+		 "(fs.fuse.default_request_timeout / max_request_timeout); a close() in "
+		 "submit/ waits for its upload and then up to process_timeout_ms (%ld s) for "
+		 "the service, so a longer wait would end this mount: set both to 0 or "
+		 "well above that",
+		 timeout_s, process_timeout_ms / 1000);
+}
+
 /*
  * The exit code once the FUSE loop returned `loop_rc` (see mounted.h). The
  * kernel ends every connection the same way, so the mount table decides: no
@@ -248,6 +263,7 @@ int main(int argc, char **argv)
 	uint64_t spool_size = DEFAULT_SPOOL_SIZE, cache_size = DEFAULT_CACHE_SIZE;
 	struct rlimit nocore = { 0, 0 };
 	enum log_level level;
+	unsigned kernel_timeout_s;
 	size_t i;
 	int ret = 1;
 
@@ -435,8 +451,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "batchfs: %s\n", err.msg);
 		goto out_page;
 	}
+	kernel_timeout_s = fuse_request_timeout_s("/proc/sys/fs/fuse");
+	warn_kernel_timeout(kernel_timeout_s, b.cfg.process_timeout_ms);
 	b.cfg.summary = config_summary(&o, &cfg, spool, cache, spool_size, cache_size,
-				       &cc, auth_kind_name(auth));
+				       &cc, auth_kind_name(auth), kernel_timeout_s);
 
 	/* Mount options: ours are consumed; the rest go to libfuse. */
 	if (fuse_opt_add_arg(&args, "-ofsname=batchfs,subtype=batchfs") ||

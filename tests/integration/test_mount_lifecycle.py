@@ -182,6 +182,49 @@ def test_aborted_connection_is_detached_and_exits_1(batchfs_factory, emulator, f
     assert os.listdir(fs.mnt) == []
 
 
+FUSE_SYSCTL = Path("/proc/sys/fs/fuse")
+
+
+def kernel_timeout_for(default, maximum):
+    """The timeout Linux gives a daemon that asks none (fs/fuse init_server_timeout)."""
+    t = default
+    if maximum:
+        t = min(t, maximum) if t else maximum
+    return max(t, 15) if t else 0
+
+
+@pytest.fixture
+def fuse_default_request_timeout():
+    """Sets fs.fuse.default_request_timeout for one test (Linux 6.14+, root) and puts the
+    old value back after it; yields a setter that returns the timeout a new mount gets."""
+    path = FUSE_SYSCTL / "default_request_timeout"
+    if not path.exists():
+        pytest.skip("this kernel has no FUSE request timeout (Linux before 6.14)")
+    old = path.read_text().strip()
+
+    def set_timeout(seconds):
+        path.write_text(str(seconds))
+        return kernel_timeout_for(seconds, int((FUSE_SYSCTL / "max_request_timeout").read_text()))
+
+    yield set_timeout
+    path.write_text(old)
+
+
+@pytest.mark.parametrize("seconds", [0, 900])
+def test_kernel_request_timeout_is_warned_and_shown(batchfs_factory, emulator,
+                                                    fuse_default_request_timeout, seconds):
+    # a close() in submit/ can wait minutes for its upload: a kernel FUSE request timeout
+    # shorter than that would abort the whole mount, so batchfs says so when mounting
+    expected = fuse_default_request_timeout(seconds)
+    fs = batchfs_factory(emulator)
+    config = read_text(fs.meta("config"))
+    assert f"kernel_request_timeout_s {expected}\n" in config, config
+    if expected:
+        assert f"the kernel aborts a FUSE mount whose request waits {expected} s" in fs.stderr()
+    else:
+        assert "request_timeout" not in fs.stderr(), fs.stderr()
+
+
 def test_sigterm_unmounts_cleanly(mounted):
     # no file handles here: the kernel releases them asynchronously after close(), so a
     # SIGTERM right after a close races with the release (see the next test)

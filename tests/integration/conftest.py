@@ -1,7 +1,9 @@
 """Shared fixtures for the integration suites: an emulator per test, started through control.py."""
 
 import os
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -150,7 +152,8 @@ import mount as _mount  # noqa: E402
 
 @pytest.fixture
 def batchfs_factory(request, tmp_path, emulator_factory):
-    """Mount batchfs: batchfs_factory(emu=None, options={...}, env={...}, key=..., ...).
+    """Mount batchfs: batchfs_factory(emu=None, options={...}, env={...}, key=..., ...);
+    workdir=DIR puts its directories under DIR instead of the test's tmp_path.
 
     Without emu, a default emulator is started for it. Every mount still running at the
     end is unmounted with fusermount3 -u and must exit 0; every daemon's stderr must be
@@ -164,7 +167,7 @@ def batchfs_factory(request, tmp_path, emulator_factory):
                 default.append(emulator_factory())
             emu = default[0]
         kw.setdefault("timeout", 60)
-        fs = _mount.start(emu, tmp_path, **kw)
+        fs = _mount.start(emu, kw.pop("workdir", tmp_path), **kw)
         mounts.append(fs)
         return fs
 
@@ -200,3 +203,19 @@ def mounted(batchfs_factory):
     """An emulator (default options) and batchfs mounted on it with fast TTLs:
     .mnt, .emu, .proc, .stderr(), .submit_dir(), .batch(id), ..."""
     return batchfs_factory()
+
+
+@pytest.fixture
+def fuse_connections():
+    """/sys/fs/fuse/connections, with the fusectl filesystem mounted there for the test
+    when it is not already (a root-only step; the suite runs as root)."""
+    path = Path("/sys/fs/fuse/connections")
+    mounted_here = False
+    if not _mount.is_mounted(path):
+        res = subprocess.run(["mount", "-t", "fusectl", "fusectl", str(path)],
+                             capture_output=True, text=True)
+        assert res.returncode == 0, f"cannot mount fusectl on {path}: {res.stderr}"
+        mounted_here = True
+    yield path
+    if mounted_here:
+        subprocess.run(["umount", str(path)], capture_output=True)

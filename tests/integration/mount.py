@@ -302,15 +302,16 @@ def surface_options():
 
 def start(emu, workdir, options=None, env=None, key=KEY, endpoint="option", mountpoint=None,
           foreground=True, wait=True, timeout=30, fast=True, spool=None, cache=None, args=(),
-          cwd=None):
+          cwd=None, user=None):
     """Starts batchfs against `emu` with a private spool/cache under `workdir`.
 
     options: dict or list for -o (merged over FAST_OPTIONS when fast). env: extra
     environment (None values remove a variable). key: put in AZURE_OPENAI_API_KEY
     (None: no key). endpoint: "option" (-o endpoint=), "env" (AZURE_OPENAI_ENDPOINT)
     or None (neither). spool/cache: a path, or False for no -o spool_dir/cache_dir.
-    mountpoint: given as is (relative to cwd if relative). Returns a BatchFS once
-    mounted (wait=True)."""
+    mountpoint: given as is (relative to cwd if relative). user: run the daemon as this
+    (non-root) user, who then owns the mount; workdir must be one it can enter. Returns a
+    BatchFS once mounted (wait=True)."""
     workdir = Path(workdir)
     n = 0
     while (workdir / f"bfs{n}").exists():
@@ -321,6 +322,11 @@ def start(emu, workdir, options=None, env=None, key=KEY, endpoint="option", moun
     mnt = Path(cwd or ".") / mnt_arg if not os.path.isabs(mnt_arg) else Path(mnt_arg)
     mnt = Path(os.path.abspath(mnt))
     mnt.mkdir(exist_ok=True)
+    if user is not None:
+        import pwd
+        pw = pwd.getpwnam(user)
+        for d in (base, mnt):
+            os.chown(d, pw.pw_uid, pw.pw_gid)
     spool = base / "spool" if spool is None else spool
     cache = base / "cache" if cache is None else cache
     opts = dict(FAST_OPTIONS) if fast else {}
@@ -351,7 +357,8 @@ def start(emu, workdir, options=None, env=None, key=KEY, endpoint="option", moun
     stderr_path = base / "batchfs.stderr"
     with open(stderr_path, "wb") as errf:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=errf, stderr=errf,
-                                env=daemon_env(extra_env), start_new_session=True, cwd=cwd)
+                                env=daemon_env(extra_env), start_new_session=True, cwd=cwd,
+                                user=user, group=pw.pw_gid if user is not None else None)
     fs = BatchFS(proc, mnt, emu, stderr_path, spool or None, cache or None, key, argv)
     if wait:
         try:

@@ -150,22 +150,6 @@ def test_unmount_with_a_request_queued_exits_0(batchfs_factory, emulator):
     assert "ECONNABORTED at unmount" in fs.stderr(), fs.stderr()
 
 
-@pytest.fixture
-def fuse_connections():
-    """/sys/fs/fuse/connections, with the fusectl filesystem mounted there for the test
-    when it is not already (a root-only step; the suite runs as root)."""
-    path = Path("/sys/fs/fuse/connections")
-    mounted_here = False
-    if not is_mounted(path):
-        res = subprocess.run(["mount", "-t", "fusectl", "fusectl", str(path)],
-                             capture_output=True, text=True)
-        assert res.returncode == 0, f"cannot mount fusectl on {path}: {res.stderr}"
-        mounted_here = True
-    yield path
-    if mounted_here:
-        subprocess.run(["umount", str(path)], capture_output=True)
-
-
 @pytest.mark.parametrize("fault", [False, True], ids=["enodev", "econnaborted"])
 def test_aborted_connection_is_detached_and_exits_1(batchfs_factory, emulator, fuse_connections,
                                                     fault):

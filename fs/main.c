@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <fuse_lowlevel.h>
 
 #include "arm.h"
 #include "bfs.h"
@@ -209,39 +210,23 @@ static void warn_kernel_timeout(unsigned timeout_s, long process_timeout_ms)
 		 timeout_s, process_timeout_ms / 1000);
 }
 
-/*
- * The exit code once the FUSE loop returned `loop_rc` (see mounted.h). The
- * kernel ends every connection the same way, so the mount table decides: no
- * mount left is an unmount (0, even when the kernel said ECONNABORTED because
- * a request was still queued at that moment); a mount left without a stop
- * signal is an aborted connection: the dead mount is detached (libfuse leaves
- * it, and it would answer ENOTCONN to everyone) and the exit code is 1.
- */
-static int loop_outcome(int loop_rc, const char *mountpoint)
+/* The exit code once the FUSE loop returned `loop_rc` and the connection
+ * ended as `end` (see mounted.h). An unmount is a clean stop even when the
+ * kernel said ECONNABORTED because a request was being handed over (read as
+ * ENODEV by mounted_device_io()); an aborted connection (already logged and
+ * detached) is a failure. */
+static int loop_outcome(int loop_rc, enum mount_end end)
 {
-	int rc;
-
+	if (end == MOUNT_END_ABORTED)
+		return 1;
 	if (loop_rc != 0 && loop_rc != -ENODEV && loop_rc != -ECONNABORTED) {
 		log_error("the FUSE loop failed: %s", loop_rc < 0 ? strerror(-loop_rc) : "error");
 		return 1;
 	}
-	if (stop_was_requested())
-		return 0; /* the mount is ours to unmount */
-	if (!mounted_fuse_at(mountpoint)) {
-		if (loop_rc == -ECONNABORTED)
-			log_info("unmounted with a request still queued (the kernel's "
-				 "ECONNABORTED at unmount): a clean stop");
-		return 0;
-	}
-	log_error("the FUSE connection of %s was aborted (its abort file under "
-		  "/sys/fs/fuse/connections, umount -f or a kernel request timeout): "
-		  "detaching the dead mount",
-		  mountpoint);
-	rc = mounted_detach(mountpoint);
-	if (rc < 0)
-		log_error("cannot detach %s (%s): run fusermount3 -u -z %s", mountpoint,
-			  strerror(-rc), mountpoint);
-	return 1;
+	if (mounted_saw_econnaborted())
+		log_info("unmounted with a request still queued (the kernel's "
+			 "ECONNABORTED at unmount): a clean stop");
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -264,8 +249,9 @@ int main(int argc, char **argv)
 	struct rlimit nocore = { 0, 0 };
 	enum log_level level;
 	unsigned kernel_timeout_s;
+	struct mount_watch *watch = NULL;
 	size_t i;
-	int ret = 1;
+	int ret = 1, rc;
 
 	memset(&b, 0, sizeof(b));
 	b.cfg.stream_after = DEFAULT_STREAM_AFTER;
@@ -473,6 +459,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "batchfs: cannot mount on '%s'\n", o.mountpoint);
 		goto out_fuse;
 	}
+	rc = mounted_device_io(fuse_get_session(fuse));
+	if (rc < 0) {
+		fprintf(stderr, "batchfs: cannot set up the FUSE device: %s\n", strerror(-rc));
+		goto out_unmount;
+	}
 	if (fuse_daemonize(o.foreground) != 0) {
 		fprintf(stderr, "batchfs: cannot go to the background\n");
 		goto out_unmount;
@@ -485,6 +476,11 @@ int main(int argc, char **argv)
 		log_error("%s", err.msg);
 		goto out_unmount;
 	}
+	rc = mount_watch_start(o.mountpoint, fuse_session_fd(fuse_get_session(fuse)), &watch);
+	if (rc < 0)
+		log_warn("cannot watch how the mount ends (%s): an aborted connection "
+			 "will leave its dead mount for fusermount3 -u -z",
+			 strerror(-rc));
 	if (stop_begin(&b, fuse) != 0) {
 		log_error("cannot install signal handlers");
 		goto out_unmount;
@@ -505,12 +501,15 @@ int main(int argc, char **argv)
 			 (long)getpid(), o.mountpoint);
 		notify_systemd(ready);
 	}
-	ret = loop_outcome(fuse_loop_mt(fuse, loop), o.mountpoint);
+	ret = fuse_loop_mt(fuse, loop);
+	ret = loop_outcome(ret, mount_watch_stop(watch));
+	watch = NULL;
 	notify_systemd("STOPPING=1");
 	fuse_loop_cfg_destroy(loop);
 out_signals:
 	stop_end();
 out_unmount:
+	mount_watch_stop(watch); /* before fuse_unmount() closes the device */
 	fuse_unmount(fuse);
 out_fuse:
 	fuse_destroy(fuse);

@@ -17,13 +17,11 @@ static pthread_t watcher;
 static struct bfs *stop_bfs;
 static struct fuse *stop_fuse;
 static pthread_t main_thread;
-static volatile sig_atomic_t stop_requested;
-static volatile sig_atomic_t loop_done;
+static bool loop_done; /* __atomic: written by main, read by the watcher */
 
 static void on_signal(int sig)
 {
 	(void)sig;
-	stop_requested = 1;
 	sem_post(&stop_sem); /* async-signal-safe */
 }
 
@@ -40,7 +38,7 @@ static void *watch(void *arg)
 	(void)arg;
 	while (sem_wait(&stop_sem) != 0 && errno == EINTR)
 		;
-	if (loop_done)
+	if (__atomic_load_n(&loop_done, __ATOMIC_ACQUIRE))
 		return NULL;
 	/* A close() waiting for its upload must get its answer first. */
 	while (submit_busy(stop_bfs)) {
@@ -81,14 +79,9 @@ int stop_begin(struct bfs *b, struct fuse *f)
 	return pthread_create(&watcher, NULL, watch, NULL) ? -1 : 0;
 }
 
-bool stop_was_requested(void)
-{
-	return stop_requested != 0;
-}
-
 void stop_end(void)
 {
-	loop_done = 1;
+	__atomic_store_n(&loop_done, true, __ATOMIC_RELEASE);
 	sem_post(&stop_sem);
 	pthread_join(watcher, NULL);
 	sem_destroy(&stop_sem);

@@ -16,8 +16,4 @@ struct fuse;
 int stop_begin(struct bfs *b, struct fuse *f);
 void stop_end(void);
 
-/* True once a stop signal arrived (the loop then ends with the mount still
- * in place, for main to unmount). Async-signal-safe read. */
-bool stop_was_requested(void);
-
 #endif

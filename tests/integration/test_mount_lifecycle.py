@@ -166,6 +166,34 @@ def test_aborted_connection_is_detached_and_exits_1(batchfs_factory, emulator, f
     assert os.listdir(fs.mnt) == []
 
 
+def submission_in_flight(batchfs_factory, emulator, tmp_path):
+    """A mount whose cp into submit/ has uploaded and now waits in close() (about 2 s):
+    returns (fs, the cp process)."""
+    slow_submissions(emulator, 2.0)
+    fs = batchfs_factory(emulator)
+    src = tmp_path / "inflight.jsonl"
+    src.write_bytes(CONTENT)
+    cp = subprocess.Popen(["cp", str(src), str(fs.submit_dir())], stderr=subprocess.PIPE)
+    poll(lambda: calls(emulator, "POST", rf"{API}/files"), what="the upload")
+    return fs, cp
+
+
+def test_a_new_mount_on_the_path_is_not_taken_for_the_old_one(batchfs_factory, emulator, tmp_path):
+    """fusermount3 -u -z while a close() waits for its submission, then a new mount on the
+    same path (a restart): when the old connection finally ends, the old daemon sees a fuse
+    mount on its path, but not its own (another device): a clean stop, the new mount kept."""
+    old, cp = submission_in_flight(batchfs_factory, emulator, tmp_path)
+    res = subprocess.run(["fusermount3", "-u", "-z", str(old.mnt)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    new = batchfs_factory(emulator, mountpoint=old.mnt)
+    assert cp.wait(timeout=60) == 0, cp.stderr.read()
+    assert old.wait_exit(60) == 0, old.stderr()
+    assert "aborted" not in old.stderr(), old.stderr()
+    assert is_mounted(new.mnt) and "batches" in os.listdir(new.mnt), "the new mount was detached"
+    assert new.proc.poll() is None
+    assert new.unmount() == 0  # both share the path: the new one goes first
+
+
 FUSE_SYSCTL = Path("/proc/sys/fs/fuse")
 
 
@@ -474,12 +502,7 @@ def test_sigterm_waits_for_a_submission_in_flight(batchfs_factory, emulator, tmp
     """Stopping the daemon while a close() waits for its upload to be processed (on
     OpenAI: for its slow create) lets that submission finish: cp succeeds, the batch
     exists, exit 0."""
-    slow_submissions(emulator, 2.0)
-    fs = batchfs_factory(emulator)
-    src = tmp_path / "inflight.jsonl"
-    src.write_bytes(CONTENT)
-    cp = subprocess.Popen(["cp", str(src), str(fs.submit_dir())], stderr=subprocess.PIPE)
-    poll(lambda: calls(emulator, "POST", rf"{API}/files"), what="the upload")
+    fs, cp = submission_in_flight(batchfs_factory, emulator, tmp_path)
     fs.proc.send_signal(signal.SIGTERM)
     assert cp.wait(timeout=60) == 0, cp.stderr.read()
     assert emulator.state()["batches"] == 1

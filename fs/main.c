@@ -11,12 +11,12 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
-#include <fuse_lowlevel.h>
 
 #include "arm.h"
 #include "bfs.h"
 #include "config.h"
 #include "fuse_timeout.h"
+#include "fusedev_io.h"
 #include "log.h"
 #include "mounted.h"
 #include "notify.h"
@@ -213,17 +213,17 @@ static void warn_kernel_timeout(unsigned timeout_s, long process_timeout_ms)
 /* The exit code once the FUSE loop returned `loop_rc` and the connection
  * ended as `end` (see mounted.h). An unmount is a clean stop even when the
  * kernel said ECONNABORTED because a request was being handed over (read as
- * ENODEV by mounted_device_io()); an aborted connection (already logged and
+ * ENODEV by fusedev_io.c); an aborted connection (already logged and
  * detached) is a failure. */
 static int loop_outcome(int loop_rc, enum mount_end end)
 {
 	if (end == MOUNT_END_ABORTED)
 		return 1;
-	if (loop_rc != 0 && loop_rc != -ENODEV && loop_rc != -ECONNABORTED) {
+	if (loop_rc != 0 && loop_rc != -ENODEV) {
 		log_error("the FUSE loop failed: %s", loop_rc < 0 ? strerror(-loop_rc) : "error");
 		return 1;
 	}
-	if (mounted_saw_econnaborted())
+	if (end == MOUNT_END_UNMOUNTED && fusedev_io_saw_econnaborted())
 		log_info("unmounted with a request still queued (the kernel's "
 			 "ECONNABORTED at unmount): a clean stop");
 	return 0;
@@ -249,7 +249,6 @@ int main(int argc, char **argv)
 	struct rlimit nocore = { 0, 0 };
 	enum log_level level;
 	unsigned kernel_timeout_s;
-	struct mount_watch *watch = NULL;
 	size_t i;
 	int ret = 1, rc;
 
@@ -459,7 +458,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "batchfs: cannot mount on '%s'\n", o.mountpoint);
 		goto out_fuse;
 	}
-	rc = mounted_device_io(fuse_get_session(fuse));
+	rc = mounted_identify(o.mountpoint);
+	if (rc < 0)
+		log_warn("cannot identify the mount on %s (%s): an aborted connection "
+			 "will leave its dead mount for fusermount3 -u -z",
+			 o.mountpoint, strerror(-rc));
+	rc = fusedev_io_install(fuse_get_session(fuse), mounted_connection_ended);
 	if (rc < 0) {
 		fprintf(stderr, "batchfs: cannot set up the FUSE device: %s\n", strerror(-rc));
 		goto out_unmount;
@@ -476,11 +480,6 @@ int main(int argc, char **argv)
 		log_error("%s", err.msg);
 		goto out_unmount;
 	}
-	rc = mount_watch_start(o.mountpoint, fuse_session_fd(fuse_get_session(fuse)), &watch);
-	if (rc < 0)
-		log_warn("cannot watch how the mount ends (%s): an aborted connection "
-			 "will leave its dead mount for fusermount3 -u -z",
-			 strerror(-rc));
 	if (stop_begin(&b, fuse) != 0) {
 		log_error("cannot install signal handlers");
 		goto out_unmount;
@@ -502,14 +501,12 @@ int main(int argc, char **argv)
 		notify_systemd(ready);
 	}
 	ret = fuse_loop_mt(fuse, loop);
-	ret = loop_outcome(ret, mount_watch_stop(watch));
-	watch = NULL;
+	ret = loop_outcome(ret, mounted_end()); /* decided while the loop ran */
 	notify_systemd("STOPPING=1");
 	fuse_loop_cfg_destroy(loop);
 out_signals:
 	stop_end();
 out_unmount:
-	mount_watch_stop(watch); /* before fuse_unmount() closes the device */
 	fuse_unmount(fuse);
 out_fuse:
 	fuse_destroy(fuse);

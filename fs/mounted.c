@@ -1,78 +1,34 @@
 /* SPDX-License-Identifier: MIT */
-/* mounted.c: how the mount ended (unmounted or aborted), told the moment the kernel ends the connection; a dead mount detached. */
+/* mounted.c: how the mount ended, unmounted or aborted, decided when the connection ends; a dead mount detached. */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
-#include <pthread.h>
 #include <spawn.h>
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <sys/uio.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
-
-#include <fuse_lowlevel.h>
 
 #include "log.h"
 #include "mounted.h"
 
 #define DEV_LEN 32
+#define FORCED_UNMOUNT_GRACE_MS 500
 
-struct mount_watch {
-	pthread_t thread;
-	int fuse_fd;
-	int wake_fd; /* eventfd written by mount_watch_stop() */
-	char *mountpoint;
-	char dev[DEV_LEN]; /* our mount's MAJ:MIN */
-	enum mount_end end; /* written by the thread, read after the join */
-};
-
-static bool saw_econnaborted; /* __atomic: set by libfuse's workers */
-
-/* No stdio here: libfuse cancels its workers while they are in this call. */
-static ssize_t device_read(int fd, void *buf, size_t len, void *userdata)
-{
-	ssize_t n = read(fd, buf, len);
-
-	(void)userdata;
-	if (n < 0 && errno == ECONNABORTED) {
-		__atomic_store_n(&saw_econnaborted, true, __ATOMIC_RELAXED);
-		errno = ENODEV;
-	}
-	return n;
-}
-
-static ssize_t device_writev(int fd, struct iovec *iov, int count, void *userdata)
-{
-	(void)userdata;
-	return writev(fd, iov, count);
-}
-
-int mounted_device_io(struct fuse_session *se)
-{
-	static const struct fuse_custom_io io = { .read = device_read, .writev = device_writev };
-
-	return fuse_session_custom_io(se, &io, fuse_session_fd(se));
-}
-
-bool mounted_saw_econnaborted(void)
-{
-	return __atomic_load_n(&saw_econnaborted, __ATOMIC_RELAXED);
-}
-
-/* What the mount table holds at one path. */
-struct table_scan {
-	const char *mountpoint;
-	const char *ours; /* MAJ:MIN to look for, or NULL */
-	bool ours_present;
-	bool any;          /* something is mounted there */
-	bool top_fuse;     /* the top (last listed) mount there is a fuse one */
-	char top_dev[DEV_LEN];
-};
+/* Written by mounted_identify() before any thread, then only read, except
+ * `end`: written by the one mounted_connection_ended() call, read after the
+ * loop's workers are joined. */
+static struct {
+	char mountpoint[PATH_MAX];
+	int id;            /* mount ID, 0: unknown */
+	char dev[DEV_LEN]; /* MAJ:MIN */
+	enum mount_end end;
+} ours;
 
 /* Undoes the kernel's octal escapes of mountinfo paths (space \040, tab
  * \011, newline \012, backslash \134), in place. */
@@ -92,64 +48,157 @@ static void unescape_octal(char *s)
 	*out = '\0';
 }
 
-/* One mountinfo line: "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] -
- * FSTYPE SOURCE SUPEROPTS". Modifies `line`. */
-static void scan_line(char *line, struct table_scan *s)
+/* Whether a mountinfo line ("ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS
+ * [OPTIONAL...] - FSTYPE SOURCE SUPEROPTS") is mount `id`, a fuse one at our
+ * mountpoint; copies its MAJ:MIN into `dev`. Modifies `line`. */
+static bool line_is(char *line, int id, char dev[DEV_LEN])
 {
-	char *save = NULL, *tok, *dev = NULL;
+	char *save = NULL, *tok;
 	int field = 0;
 	bool after_dash = false;
 
 	for (tok = strtok_r(line, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save), field++) {
-		if (after_dash) { /* the filesystem type: the last field we need */
-			s->any = true;
-			s->top_fuse = strcmp(tok, "fuse") == 0 || strncmp(tok, "fuse.", 5) == 0;
-			snprintf(s->top_dev, sizeof(s->top_dev), "%s", dev);
-			if (s->ours && s->top_fuse && strcmp(dev, s->ours) == 0)
-				s->ours_present = true;
-			return;
-		}
+		if (after_dash) /* the filesystem type */
+			return strcmp(tok, "fuse") == 0 || strncmp(tok, "fuse.", 5) == 0;
+		if (field == 0 && atoi(tok) != id)
+			return false;
 		if (field == 2) {
-			dev = tok;
+			snprintf(dev, DEV_LEN, "%s", tok);
 		} else if (field == 4) {
 			unescape_octal(tok);
-			if (strcmp(tok, s->mountpoint) != 0)
-				return;
+			if (strcmp(tok, ours.mountpoint) != 0)
+				return false;
 		} else if (field > 5 && strcmp(tok, "-") == 0) {
 			after_dash = true;
 		}
 	}
+	return false;
 }
 
-/* Fills `s` from /proc/self/mountinfo. Returns 0 or -errno. */
-static int scan_table(struct table_scan *s)
+/* Finds mount `id` at our mountpoint in the mount table; its device goes to
+ * `dev`. Returns 1 (found), 0 (not there) or -errno. */
+static int table_find(int id, char dev[DEV_LEN])
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
 	char *line = NULL;
 	size_t cap = 0;
+	int found = 0;
 
 	if (!f)
 		return -errno;
-	while (getline(&line, &cap, f) > 0)
-		scan_line(line, s);
+	while (!found && getline(&line, &cap, f) > 0)
+		found = line_is(line, id, dev);
 	free(line);
 	fclose(f);
+	return found;
+}
+
+/* Whether our mount (its ID and device) is still in the mount table: 1, 0 or -errno. */
+static int ours_present(void)
+{
+	char dev[DEV_LEN] = "";
+	int rc = table_find(ours.id, dev);
+
+	return rc == 1 ? strcmp(dev, ours.dev) == 0 : rc;
+}
+
+/* The mount ID of the mount an open descriptor is on (its fdinfo), or -errno. */
+static int mount_id_of(int fd)
+{
+	char path[64], key[32];
+	long value;
+	FILE *f;
+	int id = -ENOENT;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fscanf(f, "%31[^:]:%ld\n", key, &value) == 2) {
+		if (strcmp(key, "mnt_id") == 0) {
+			id = (int)value;
+			break;
+		}
+	}
+	fclose(f);
+	return id;
+}
+
+/* The ID of the top mount at our mountpoint and an O_PATH descriptor of it
+ * in *fd (the caller closes it). An O_PATH open sends the daemon nothing. */
+static int top_mount(int *fd)
+{
+	int id;
+
+	*fd = open(ours.mountpoint, O_PATH | O_CLOEXEC);
+	if (*fd < 0)
+		return -errno;
+	id = mount_id_of(*fd);
+	if (id < 0) {
+		close(*fd);
+		*fd = -1;
+	}
+	return id;
+}
+
+int mounted_identify(const char *mountpoint)
+{
+	int fd, id, rc;
+
+	if (snprintf(ours.mountpoint, sizeof(ours.mountpoint), "%s", mountpoint) >=
+	    (int)sizeof(ours.mountpoint))
+		return -ENAMETOOLONG;
+	id = top_mount(&fd);
+	if (id < 0)
+		return id;
+	close(fd);
+	rc = table_find(id, ours.dev);
+	if (rc < 0)
+		return rc;
+	if (rc == 0)
+		return -ENOENT; /* the top mount there is not a fuse one */
+	ours.id = id;
 	return 0;
 }
 
-/* Detaches the top mount at `mountpoint` lazily. Returns 0 or -errno. */
-static int detach(const char *mountpoint)
+/* Waits up to `ms` for our mount to leave the mount table (umount -f removes
+ * it right after aborting the connection), woken by each change of the table.
+ * Returns 1 (gone), 0 (still there) or -errno. */
+static int wait_gone(int ms)
+{
+	struct timespec start, now;
+	struct pollfd p = { .events = POLLPRI };
+	int rc, left = ms;
+
+	p.fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+	if (p.fd < 0)
+		return -errno;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while ((rc = ours_present()) == 1 && left > 0) {
+		if (poll(&p, 1, left) < 0 && errno != EINTR)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = ms - (int)((now.tv_sec - start.tv_sec) * 1000 +
+				  (now.tv_nsec - start.tv_nsec) / 1000000);
+	}
+	close(p.fd);
+	return rc < 0 ? rc : rc == 0;
+}
+
+/* fusermount3 -u -z on our mountpoint, from its own directory when there. */
+static int fusermount_detach(void)
 {
 	char prog[] = "fusermount3", unmount[] = "-u", lazy[] = "-z", end[] = "--";
 	char path[] = "PATH=/usr/local/bin:/usr/bin:/bin";
-	char *const argv[] = { prog, unmount, lazy, end, (char *)mountpoint, NULL };
+	char *const argv[] = { prog, unmount, lazy, end, ours.mountpoint, NULL };
 	char *const envp[] = { path, NULL }; /* nothing of ours: no secrets */
 	pid_t pid;
 	int status, rc;
 
-	if (geteuid() == 0)
-		return umount2(mountpoint, MNT_DETACH) == 0 ? 0 : -errno;
-	rc = posix_spawnp(&pid, "fusermount3", NULL, NULL, argv, envp);
+	if (access("/usr/bin/fusermount3", X_OK) == 0)
+		rc = posix_spawn(&pid, "/usr/bin/fusermount3", NULL, NULL, argv, envp);
+	else
+		rc = posix_spawnp(&pid, "fusermount3", NULL, NULL, argv, envp);
 	if (rc != 0)
 		return -rc;
 	while (waitpid(pid, &status, 0) < 0) {
@@ -159,118 +208,66 @@ static int detach(const char *mountpoint)
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
 }
 
-/* The connection ended: unmounted, or aborted with our mount left (detached here). */
-static void decide(struct mount_watch *w)
+/* Detaches our dead mount, only when it is the top one at the path. */
+static void detach(void)
 {
-	struct table_scan s = { .mountpoint = w->mountpoint, .ours = w->dev };
-	int rc;
+	char self[64];
+	int fd, id, rc;
 
-	if (scan_table(&s) != 0 || !s.ours_present) {
-		w->end = MOUNT_END_UNMOUNTED;
-		return;
-	}
-	w->end = MOUNT_END_ABORTED;
-	log_error("the FUSE connection of %s was aborted (its abort file under "
-		  "/sys/fs/fuse/connections, umount -f or a kernel request timeout): "
-		  "detaching the dead mount",
-		  w->mountpoint);
-	if (!s.top_fuse || strcmp(s.top_dev, w->dev) != 0) {
+	id = top_mount(&fd);
+	if (id < 0) {
+		rc = id;
+	} else if (id != ours.id) {
 		log_error("another mount covers %s: detach the dead one under it with "
 			  "umount -l (as root)",
-			  w->mountpoint);
+			  ours.mountpoint);
+		close(fd);
 		return;
+	} else if (geteuid() == 0) {
+		/* the descriptor's own mount, whatever the path holds now */
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+		rc = umount2(self, MNT_DETACH) == 0 ? 0 : -errno;
+	} else {
+		rc = fusermount_detach();
 	}
-	rc = detach(w->mountpoint);
-	if (rc < 0) {
-		struct table_scan again = { .mountpoint = w->mountpoint, .ours = w->dev };
-
-		/* umount -f detaches it itself right after the abort */
-		if (scan_table(&again) == 0 && !again.ours_present)
-			return;
-		log_error("cannot detach %s (%s): run fusermount3 -u -z %s", w->mountpoint,
-			  strerror(-rc), w->mountpoint);
-	}
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0 && ours_present() == 1)
+		log_error("cannot detach %s (%s): run fusermount3 -u -z %s", ours.mountpoint,
+			  strerror(-rc), ours.mountpoint);
 }
 
-static void *watch_main(void *arg)
+void mounted_connection_ended(void)
 {
-	struct mount_watch *w = arg;
-	/* events 0: poll() reports POLLERR (the connection ended) all the same */
-	struct pollfd p[2] = { { w->fuse_fd, 0, 0 }, { w->wake_fd, POLLIN, 0 } };
-
-	for (;;) {
-		if (poll(p, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			log_warn("cannot watch the FUSE connection: %s", strerror(errno));
-			return NULL;
-		}
-		if (p[0].revents & (POLLERR | POLLHUP)) {
-			decide(w);
-			return NULL;
-		}
-		if (p[1].revents & POLLIN) {
-			/* Stopped: the loop may have returned because the connection
-			 * ended a moment ago; look once more. */
-			struct pollfd last = { w->fuse_fd, 0, 0 };
-
-			if (poll(&last, 1, 0) == 1 && (last.revents & (POLLERR | POLLHUP)))
-				decide(w);
-			return NULL;
-		}
-	}
-}
-
-int mount_watch_start(const char *mountpoint, int fuse_fd, struct mount_watch **out)
-{
-	struct table_scan s = { .mountpoint = mountpoint };
-	struct mount_watch *w;
 	int rc;
 
-	*out = NULL;
-	rc = scan_table(&s);
-	if (rc < 0)
-		return rc;
-	if (!s.any || !s.top_fuse)
-		return -ENOENT;
-	w = calloc(1, sizeof(*w));
-	if (!w)
-		return -ENOMEM;
-	w->fuse_fd = fuse_fd;
-	w->end = MOUNT_END_NONE;
-	snprintf(w->dev, sizeof(w->dev), "%s", s.top_dev);
-	w->mountpoint = strdup(mountpoint);
-	w->wake_fd = eventfd(0, EFD_CLOEXEC);
-	if (!w->mountpoint || w->wake_fd < 0) {
-		rc = w->mountpoint ? -errno : -ENOMEM;
-		goto fail;
+	if (!ours.id) {
+		ours.end = MOUNT_END_UNMOUNTED; /* unknown: see mounted_identify() */
+		return;
 	}
-	rc = -pthread_create(&w->thread, NULL, watch_main, w);
+	rc = ours_present();
+	if (rc == 1)
+		rc = wait_gone(FORCED_UNMOUNT_GRACE_MS) == 1 ? 0 : 1;
 	if (rc == 0) {
-		*out = w;
-		return 0;
+		ours.end = MOUNT_END_UNMOUNTED;
+		return;
 	}
-fail:
-	if (w->wake_fd >= 0)
-		close(w->wake_fd);
-	free(w->mountpoint);
-	free(w);
-	return rc;
+	ours.end = MOUNT_END_ABORTED;
+	if (rc < 0) {
+		log_error("the FUSE connection of %s ended and the mount table cannot be "
+			  "read (%s): if it answers 'Transport endpoint is not connected', "
+			  "run fusermount3 -u -z %s",
+			  ours.mountpoint, strerror(-rc), ours.mountpoint);
+		return;
+	}
+	log_error("the FUSE connection of %s was aborted (its abort file under "
+		  "/sys/fs/fuse/connections or a kernel request timeout): "
+		  "detaching the dead mount",
+		  ours.mountpoint);
+	detach();
 }
 
-enum mount_end mount_watch_stop(struct mount_watch *w)
+enum mount_end mounted_end(void)
 {
-	uint64_t one = 1;
-	enum mount_end end;
-
-	if (!w)
-		return MOUNT_END_NONE;
-	if (write(w->wake_fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
-		log_warn("cannot stop the FUSE connection watch: %s", strerror(errno));
-	pthread_join(w->thread, NULL);
-	end = w->end;
-	close(w->wake_fd);
-	free(w->mountpoint);
-	free(w);
-	return end;
+	return ours.end;
 }

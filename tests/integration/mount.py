@@ -358,7 +358,8 @@ def start(emu, workdir, options=None, env=None, key=KEY, endpoint="option", moun
     with open(stderr_path, "wb") as errf:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=errf, stderr=errf,
                                 env=daemon_env(extra_env), start_new_session=True, cwd=cwd,
-                                user=user, group=pw.pw_gid if user is not None else None)
+                                user=user, group=pw.pw_gid if user is not None else None,
+                                extra_groups=[] if user is not None else None)
     fs = BatchFS(proc, mnt, emu, stderr_path, spool or None, cache or None, key, argv)
     if wait:
         try:

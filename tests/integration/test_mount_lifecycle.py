@@ -148,10 +148,37 @@ def test_unmount_with_a_request_queued_exits_0(batchfs_factory, emulator):
     assert fs.unmount() == 0
     assert not is_mounted(fs.mnt)
     assert "ECONNABORTED at unmount" in fs.stderr(), fs.stderr()
+    # libfuse never sees it: it would perror() it from a worker it then cancels
+    assert "fuse: reading device" not in fs.stderr(), fs.stderr()
+
+
+def test_umount_force_is_an_unmount(batchfs_factory, emulator):
+    # umount -f aborts the connection a moment before it removes the mount: still an unmount
+    fs = batchfs_factory(emulator)
+    assert "batches" in os.listdir(fs.mnt)
+    res = subprocess.run(["umount", "-f", str(fs.mnt)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert fs.wait_exit(60) == 0, fs.stderr()
+    assert "aborted" not in fs.stderr(), fs.stderr()
+    assert not is_mounted(fs.mnt)
+
+
+def test_umount_force_on_a_busy_mount_is_an_abort(batchfs_factory, emulator):
+    # on a busy mount umount -f aborts the connection and fails: the dead mount stays
+    fs = batchfs_factory(emulator)
+    fd = os.open(fs.mnt / "batches", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        res = subprocess.run(["umount", "-f", str(fs.mnt)], capture_output=True, text=True)
+        assert res.returncode != 0, "umount -f of a busy mount succeeded"
+        assert fs.wait_exit(60) == 1, fs.stderr()
+    finally:
+        os.close(fd)
+    assert "was aborted" in fs.stderr() and "cannot detach" not in fs.stderr(), fs.stderr()
+    assert not is_mounted(fs.mnt), "the dead mount was left behind"
 
 
 @pytest.mark.parametrize("fault", [False, True], ids=["enodev", "econnaborted"])
-def test_aborted_connection_is_detached_and_exits_1(batchfs_factory, emulator, fuse_connections,
+def test_aborted_connection_is_detached_and_exits_1(fuse_connections, batchfs_factory, emulator,
                                                     fault):
     fs = batchfs_factory(emulator, env=fusedev_fault_env() if fault else None)
     assert "batches" in os.listdir(fs.mnt)
@@ -166,10 +193,10 @@ def test_aborted_connection_is_detached_and_exits_1(batchfs_factory, emulator, f
     assert os.listdir(fs.mnt) == []
 
 
-def submission_in_flight(batchfs_factory, emulator, tmp_path):
-    """A mount whose cp into submit/ has uploaded and now waits in close() (about 2 s):
-    returns (fs, the cp process)."""
-    slow_submissions(emulator, 2.0)
+def submission_in_flight(batchfs_factory, emulator, tmp_path, seconds=2.0):
+    """A mount whose cp into submit/ has uploaded and now waits in close() (about
+    `seconds`): returns (fs, the cp process)."""
+    slow_submissions(emulator, seconds)
     fs = batchfs_factory(emulator)
     src = tmp_path / "inflight.jsonl"
     src.write_bytes(CONTENT)
@@ -182,10 +209,12 @@ def test_a_new_mount_on_the_path_is_not_taken_for_the_old_one(batchfs_factory, e
     """fusermount3 -u -z while a close() waits for its submission, then a new mount on the
     same path (a restart): when the old connection finally ends, the old daemon sees a fuse
     mount on its path, but not its own (another device): a clean stop, the new mount kept."""
-    old, cp = submission_in_flight(batchfs_factory, emulator, tmp_path)
+    old, cp = submission_in_flight(batchfs_factory, emulator, tmp_path, seconds=8.0)
     res = subprocess.run(["fusermount3", "-u", "-z", str(old.mnt)], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     new = batchfs_factory(emulator, mountpoint=old.mnt)
+    # the old connection must end only now, with the new mount on the path
+    assert cp.poll() is None, "the submission ended before the new mount was up"
     assert cp.wait(timeout=60) == 0, cp.stderr.read()
     assert old.wait_exit(60) == 0, old.stderr()
     assert "aborted" not in old.stderr(), old.stderr()

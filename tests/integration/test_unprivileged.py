@@ -37,7 +37,7 @@ def user_dir():
 def as_user(argv):
     pw = pwd.getpwnam(USER)
     return subprocess.run([str(a) for a in argv], user=pw.pw_uid, group=pw.pw_gid,
-                          capture_output=True, text=True, timeout=120, cwd="/")
+                          extra_groups=[], capture_output=True, text=True, timeout=120, cwd="/")
 
 
 def connection_of(mnt):
@@ -52,7 +52,8 @@ def connection_of(mnt):
     raise AssertionError(f"{mnt} is not in the mount table")
 
 
-def test_user_mounts_submits_reads_and_unmounts(batchfs_factory, emulator, user_dir):
+# user_dir comes first: torn down last, after the mounts in it
+def test_user_mounts_submits_reads_and_unmounts(user_dir, batchfs_factory, emulator):
     fs = batchfs_factory(emulator, workdir=user_dir, user=USER)
     src = user_dir / "in.jsonl"
     src.write_bytes(CONTENT)
@@ -72,8 +73,8 @@ def test_user_mounts_submits_reads_and_unmounts(batchfs_factory, emulator, user_
     assert not is_mounted(fs.mnt)
 
 
-def test_user_mount_aborted_is_detached_by_fusermount(batchfs_factory, emulator, user_dir,
-                                                      fuse_connections):
+def test_user_mount_aborted_is_detached_by_fusermount(user_dir, fuse_connections, batchfs_factory,
+                                                      emulator):
     fs = batchfs_factory(emulator, workdir=user_dir, user=USER)
     res = as_user(["ls", fs.mnt / "deployments"])
     assert res.returncode == 0 and DEPLOYMENT in res.stdout.split(), res

@@ -21,16 +21,24 @@ CONTENT = jsonl(3).encode()
 @pytest.fixture
 def user_dir():
     """A directory the user can enter (the test's tmp_path is root's, mode 0700), on a
-    machine where users may open /dev/fuse: mode 0666, as udev sets it on Debian (systemd's
-    50-udev-default.rules); a machine without udev (a container, this CI) leaves it 0600,
-    so it is 0666 for the test and put back after it."""
+    machine set up as Debian sets one up for users' FUSE mounts: /dev/fuse mode 0666, as
+    udev sets it (systemd's 50-udev-default.rules; a machine without udev, a container or
+    this CI, leaves it 0600), and /etc/mtab; both are put back after the test."""
     dev = Path("/dev/fuse")
     mode = dev.stat().st_mode & 0o7777
     dev.chmod(0o666)
+    # fusermount3 -u checks a user's mount in /etc/mtab, on Debian a link to the kernel's
+    # table; a bare debootstrap root (the fresh-machine proof) has none
+    mtab = Path("/etc/mtab")
+    made_mtab = not os.path.lexists(mtab)
+    if made_mtab:
+        mtab.symlink_to("../proc/self/mounts")
     d = Path(tempfile.mkdtemp(prefix="batchfs-user-"))
     d.chmod(0o755)
     yield d
     shutil.rmtree(d, ignore_errors=True)
+    if made_mtab:
+        mtab.unlink()
     dev.chmod(mode)
 
 

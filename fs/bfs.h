@@ -95,6 +95,9 @@ struct bfs {
 	 * or signalled with files open) are freed at exit. */
 	pthread_mutex_t handles_lock;
 	struct handle *handles;
+	/* Directories open (__atomic): libfuse holds a handle for each until
+	 * RELEASEDIR; .batchfs/stats shows it as open_dirs. */
+	unsigned open_dirs;
 };
 
 /* The instance of this mount (set before the FUSE loop starts). */

@@ -121,8 +121,9 @@ static int meta_render(struct bfs *b, const char *name, struct buf *out)
 
 			upstream_counts(&b->streams, &active, &started);
 			rc = buf_printf(out, "uploads_while_written %llu\n"
-					"uploads_while_written_active %d\n",
-					(unsigned long long)started, active);
+					"uploads_while_written_active %d\nopen_dirs %u\n",
+					(unsigned long long)started, active,
+					__atomic_load_n(&b->open_dirs, __ATOMIC_RELAXED));
 		}
 	}
 	return bfs_errno(rc);

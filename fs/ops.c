@@ -181,6 +181,23 @@ static int fill_entry(void *ctx, const char *name, const struct stat *st)
 	return f->filler(f->buf, name, st, 0, st ? FUSE_FILL_DIR_PLUS : 0);
 }
 
+/* Only counted: libfuse keeps the listing in its own handle of the directory. */
+static int op_opendir(const char *path, struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)fi;
+	__atomic_add_fetch(&bfs_instance->open_dirs, 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+static int op_releasedir(const char *path, struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)fi;
+	__atomic_sub_fetch(&bfs_instance->open_dirs, 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
 static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 		      off_t offset, struct fuse_file_info *fi,
 		      enum fuse_readdir_flags flags)
@@ -564,7 +581,9 @@ const struct fuse_operations bfs_ops = {
 	.flush = op_flush,
 	.release = op_release,
 	.fsync = op_fsync,
+	.opendir = op_opendir,
 	.readdir = op_readdir,
+	.releasedir = op_releasedir,
 	.create = op_create,
 	.utimens = op_utimens,
 };

@@ -267,3 +267,15 @@ def test_systemd_unit_command_line_notifies_ready_and_stops_cleanly(emulator, tm
     text = (tmp_path / "stderr").read_text(errors="replace")
     assert "test-key" not in text
     assert_no_sanitizer_report(text + tool_logs(tmp_path))
+
+
+def test_stats_count_open_directories(mounted):
+    # the test harness waits for 0 before unmounting: a RELEASEDIR dropped at unmount leaves
+    # libfuse's handle of the directory unfreed
+    fd = os.open(mounted.mnt / "batches", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert "\nopen_dirs 1\n" in read_text(mounted.meta("stats"))
+    finally:
+        os.close(fd)
+    poll(lambda: read_text(mounted.meta("stats")), lambda t: "\nopen_dirs 0\n" in t,
+         what="the directory's RELEASEDIR")

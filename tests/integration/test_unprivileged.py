@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from control import jsonl
-from mount import all_batches, is_mounted
+from mount import all_batches, is_mounted, mountinfo_fields
 
 USER = "nobody"
 CONTENT = jsonl(3).encode()
@@ -51,13 +51,9 @@ def as_user(argv):
 def connection_of(mnt):
     """The FUSE connection number (the mount's minor device) from the mount table: root
     cannot stat() a mount without allow_other."""
-    target = os.path.realpath(str(mnt))
-    with open("/proc/self/mountinfo", encoding="utf-8") as f:
-        for line in f:
-            fields = line.split()
-            if fields[4] == target:
-                return int(fields[2].split(":")[1])
-    raise AssertionError(f"{mnt} is not in the mount table")
+    fields = mountinfo_fields(mnt)
+    assert fields is not None, f"{mnt} is not in the mount table"
+    return int(fields[2].split(":")[1])
 
 
 # user_dir comes first: torn down last, after the mounts in it
